@@ -1,0 +1,108 @@
+//! The one error type of `agnes-core`.
+//!
+//! Every failure a caller can see carries a stable machine-readable code (`auth.invalid_credentials`,
+//! `setup.required`, ...), a message in plain words and, where there is one, a hint with the next
+//! step. Adapters map [`ErrorKind`] to their own status model once (HTTP status, exit code) and
+//! pass code, message and hint through unchanged.
+
+use std::time::Duration;
+
+/// Result alias used throughout `agnes-core`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Class of a failure, which decides the HTTP status or exit code an adapter uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed or a value is invalid (HTTP 422).
+    InvalidInput,
+    /// Credentials are missing, wrong, expired or revoked (HTTP 401).
+    Unauthenticated,
+    /// The caller is known but not allowed to do this (HTTP 403).
+    Forbidden,
+    /// The named thing does not exist (HTTP 404).
+    NotFound,
+    /// The request conflicts with existing state, such as a duplicate email (HTTP 409).
+    Conflict,
+    /// Too many attempts from one client; retry after the given delay (HTTP 429).
+    RateLimited {
+        /// Time until the client may try again.
+        retry_after: Duration,
+    },
+    /// The instance has no admin yet and only setup routes work (HTTP 503).
+    SetupRequired,
+    /// The instance cannot serve this now, for example its state database is locked (HTTP 503).
+    Unavailable,
+    /// A bug or an unexpected failure of the machine (HTTP 500).
+    Internal,
+}
+
+/// A failure with a stable code, a message and an optional hint.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    /// Class of the failure.
+    pub kind: ErrorKind,
+    /// Stable machine-readable code, such as `auth.token_expired`.
+    pub code: &'static str,
+    /// What failed, in plain words.
+    pub message: String,
+    /// The next step for the reader, if there is one.
+    pub hint: Option<String>,
+}
+
+impl Error {
+    /// Creates an error of `kind` with `code` and `message` and no hint.
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Returns the error with `hint` as its next step.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Creates an [`ErrorKind::InvalidInput`] error.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, code, message)
+    }
+
+    /// Creates an [`ErrorKind::Unauthenticated`] error.
+    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthenticated, code, message)
+    }
+
+    /// Creates an [`ErrorKind::Forbidden`] error.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, code, message)
+    }
+
+    /// Creates an [`ErrorKind::NotFound`] error.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, code, message)
+    }
+
+    /// Creates an [`ErrorKind::Conflict`] error.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, code, message)
+    }
+
+    /// Creates an [`ErrorKind::Internal`] error with the code `internal`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, "internal", message)
+    }
+
+    /// Creates the error for a failed state-database call, naming the step that failed.
+    pub fn state_db(step: &str, source: &duckdb::Error) -> Self {
+        Self::new(
+            ErrorKind::Internal,
+            "state.query_failed",
+            format!("state database call failed while {step}: {source}"),
+        )
+    }
+}

@@ -1,0 +1,266 @@
+//! An Agnes instance: its data directory, state database, signing key and auth state.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::rate_limit::{RateLimiter, RateLimits};
+use crate::auth::users;
+use crate::error::{Error, ErrorKind, Result};
+use crate::secrets::{self, SecretSource};
+use crate::state::StateDb;
+
+/// The paths of a data directory; the layout matches the original server, so existing volumes
+/// carry over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The data directory itself.
+    pub root: PathBuf,
+    /// `state/`: the state database and the signing key.
+    pub state_dir: PathBuf,
+    /// `analytics/`: the analytics database with a view per table.
+    pub analytics_dir: PathBuf,
+    /// `extracts/`: one folder per source.
+    pub extracts_dir: PathBuf,
+    /// `state/system.duckdb`.
+    pub state_db: PathBuf,
+    /// `state/.jwt_secret`.
+    pub jwt_secret: PathBuf,
+}
+
+impl Layout {
+    /// Returns the layout under `root` without touching the file system.
+    pub fn new(root: &Path) -> Self {
+        let state_dir = root.join("state");
+        Self {
+            root: root.to_path_buf(),
+            analytics_dir: root.join("analytics"),
+            extracts_dir: root.join("extracts"),
+            state_db: state_dir.join("system.duckdb"),
+            jwt_secret: state_dir.join(".jwt_secret"),
+            state_dir,
+        }
+    }
+
+    /// Returns the folders of the layout.
+    pub fn folders(&self) -> [&Path; 3] {
+        [&self.state_dir, &self.analytics_dir, &self.extracts_dir]
+    }
+
+    /// Creates the folders and checks that each is writable by writing and removing a probe file.
+    ///
+    /// Fails with `instance.not_writable` naming the folder and the user to give it to.
+    pub fn create(&self) -> Result<()> {
+        for folder in self.folders() {
+            fs::create_dir_all(folder).map_err(|e| not_writable(folder, &e))?;
+            let probe = folder.join(format!(".write-probe-{}", std::process::id()));
+            fs::write(&probe, b"").map_err(|e| not_writable(folder, &e))?;
+            fs::remove_file(&probe).map_err(|e| not_writable(folder, &e))?;
+        }
+        Ok(())
+    }
+}
+
+fn not_writable(folder: &Path, source: &std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        "instance.not_writable",
+        format!("cannot write to {}: {source}", folder.display()),
+    )
+    .with_hint(
+        "Give the data directory to the user running agnes (for a container volume, \
+         `chown -R <uid> <dir>` on the host), or pass another --data-dir.",
+    )
+}
+
+/// Settings read at start; [`Settings::from_env`] reads them from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The token signing key from `JWT_SECRET_KEY`; `None` uses or creates `state/.jwt_secret`.
+    pub jwt_secret: Option<String>,
+    /// Release version shown by the health check (`AGNES_VERSION`, else the crate version).
+    pub version: String,
+    /// Release channel shown by the health check (`RELEASE_CHANNEL`, else `dev`).
+    pub channel: String,
+    /// Login and bootstrap attempts allowed per client address and minute.
+    pub rate_limits: RateLimits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            channel: "dev".to_string(),
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `JWT_SECRET_KEY`, `AGNES_VERSION` and `RELEASE_CHANNEL`; unset or empty variables
+    /// keep the defaults.
+    pub fn from_env() -> Self {
+        let read = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let defaults = Self::default();
+        Self {
+            jwt_secret: read("JWT_SECRET_KEY"),
+            version: read("AGNES_VERSION").unwrap_or(defaults.version),
+            channel: read("RELEASE_CHANNEL").unwrap_or(defaults.channel),
+            rate_limits: defaults.rate_limits,
+        }
+    }
+}
+
+/// An open instance. It owns the state database for its lifetime; drop it (after
+/// [`Instance::close`]) to release the file lock.
+#[derive(Debug)]
+pub struct Instance {
+    layout: Layout,
+    settings: Settings,
+    state: StateDb,
+    jwt_keys: JwtKeys,
+    secret_source: SecretSource,
+    rate_limiter: RateLimiter,
+    setup_required: AtomicBool,
+    opened_at: Instant,
+}
+
+impl Instance {
+    /// Opens the instance in `data_dir` with settings from the environment.
+    ///
+    /// Fails like [`Instance::open_with`].
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        Self::open_with(data_dir, Settings::from_env())
+    }
+
+    /// Opens the instance in `data_dir`: creates the layout, loads or generates the signing key
+    /// and opens (and migrates) the state database.
+    ///
+    /// Fails with `instance.not_writable` for a folder it cannot write, `secret.too_short` for a
+    /// short key, and the `state.*` errors of [`StateDb::open`], among them `state.newer_schema`
+    /// for a data directory written by a newer release and `state.locked` when another process
+    /// uses it.
+    pub fn open_with(data_dir: &Path, settings: Settings) -> Result<Self> {
+        let layout = Layout::new(data_dir);
+        layout.create()?;
+        let secret = secrets::load_or_generate(&layout.jwt_secret, settings.jwt_secret.as_deref())?;
+        let state = StateDb::open(&layout.state_db)?;
+        let setup_required = !state.with_conn(|conn| users::any_password_set(conn))?;
+        if setup_required {
+            tracing::warn!(
+                "no user has a password yet; the instance is in setup mode and POST /auth/bootstrap is open"
+            );
+        }
+
+        Ok(Self {
+            rate_limiter: RateLimiter::new(settings.rate_limits),
+            jwt_keys: JwtKeys::new(&secret),
+            secret_source: secret.source(),
+            setup_required: AtomicBool::new(setup_required),
+            opened_at: Instant::now(),
+            layout,
+            settings,
+            state,
+        })
+    }
+
+    /// Returns the data directory layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Returns the settings the instance was opened with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Returns the state database.
+    pub fn state(&self) -> &StateDb {
+        &self.state
+    }
+
+    /// Returns where the signing key came from.
+    pub fn secret_source(&self) -> SecretSource {
+        self.secret_source
+    }
+
+    /// Returns whether the instance still needs its first admin (no user has a password).
+    pub fn is_setup_required(&self) -> bool {
+        self.setup_required.load(Ordering::Acquire)
+    }
+
+    /// Returns the time since the instance was opened.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.opened_at.elapsed()
+    }
+
+    /// Writes pending changes into the database files before the process stops.
+    ///
+    /// Fails with `state.query_failed` when the checkpoint fails.
+    pub fn close(&self) -> Result<()> {
+        self.state.checkpoint()?;
+        tracing::info!("state database checkpointed");
+        Ok(())
+    }
+
+    pub(crate) fn jwt_keys(&self) -> &JwtKeys {
+        &self.jwt_keys
+    }
+
+    pub(crate) fn rate_limiter(&self) -> &RateLimiter {
+        &self.rate_limiter
+    }
+
+    pub(crate) fn mark_setup_done(&self) {
+        self.setup_required.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let instance = Instance::open_with(dir.path(), Settings::default()).unwrap();
+
+        for folder in ["state", "analytics", "extracts"] {
+            assert!(dir.path().join(folder).is_dir(), "{folder} missing");
+        }
+        assert!(dir.path().join("state/system.duckdb").is_file());
+        assert!(dir.path().join("state/.jwt_secret").is_file());
+        assert!(instance.is_setup_required());
+    }
+
+    #[test]
+    fn unwritable_data_dir_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-folder");
+        fs::write(&file, "").unwrap();
+
+        let error = Instance::open_with(&file, Settings::default()).unwrap_err();
+
+        assert_eq!(error.code, "instance.not_writable");
+        assert!(error.message.contains("not-a-folder"), "{}", error.message);
+        assert!(error.hint.is_some());
+    }
+
+    #[test]
+    fn short_secret_stops_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            jwt_secret: Some("x".repeat(31)),
+            ..Settings::default()
+        };
+        let error = Instance::open_with(dir.path(), settings).unwrap_err();
+        assert_eq!(error.code, "secret.too_short");
+        assert!(
+            !dir.path().join("state/system.duckdb").exists(),
+            "state database created before the key check"
+        );
+    }
+}

@@ -1,0 +1,658 @@
+//! The data plane over HTTP: sources, the registry, discovery, sync jobs, the catalog and queries.
+
+use agnes_core::connector::DiscoveredTable;
+use agnes_core::registry::{self, NewTable, RegisteredTable, TableUpdate};
+use agnes_core::sources::{SourceConfig, SourceView};
+use agnes_core::sync::{CatalogTable, DiscoverResult, Job, SyncStatus};
+use agnes_core::{Error, ErrorKind};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use contract_spec::QueryMode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Admin, Caller, Json};
+
+/// The request of `POST /api/admin/configure`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConfigureRequest {
+    /// `files` (also `local` or `csv`) or `postgres`.
+    pub data_source: String,
+    /// Source name; defaults to `files` or `postgres`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Folder of data files, for `files`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// libpq connection string or URI without the password, for `postgres`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Password for `postgres`; stored with mode 0600 and never returned.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Schemas to offer, for `postgres`; all by default.
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    /// `remote` (default) or `local`, for `postgres`.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// The response of `POST /api/admin/configure`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfigureResponse {
+    /// Always `ok`.
+    pub status: &'static str,
+    /// Connector type.
+    pub data_source: String,
+    /// Source name.
+    pub source: String,
+    /// `verified`: the source was reached and listed its tables.
+    pub connection: &'static str,
+    /// Tables the source offers now.
+    pub tables_found: usize,
+    /// Problems discovery reported, such as two files mapping to one table name.
+    pub problems: Vec<String>,
+}
+
+/// The response of `GET /api/admin/sources`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceList {
+    /// Configured sources, without secrets.
+    pub sources: Vec<SourceView>,
+}
+
+/// The response of `GET /api/admin/registry`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistryList {
+    /// Registered tables.
+    pub tables: Vec<RegisteredTable>,
+    /// Number of tables.
+    pub count: usize,
+}
+
+/// Query parameters of discovery.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DiscoverParams {
+    /// Report what would be registered without writing anything.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The response of `POST /api/admin/discover-and-register`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiscoverResponse {
+    /// Number of tables registered (or that would be, in a dry run).
+    pub registered: usize,
+    /// Number of tables already registered.
+    pub skipped: usize,
+    /// Problems: unreachable sources, unusable names, collisions.
+    pub errors: Vec<String>,
+    /// Names of the tables registered.
+    pub tables: Vec<String>,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// Full detail.
+    pub details: DiscoverResult,
+}
+
+/// The response of `GET /api/admin/discover-tables`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiscoveredList {
+    /// Tables offered, by source.
+    pub tables: Vec<DiscoveredOf>,
+    /// Number of tables.
+    pub count: usize,
+    /// Problems discovery reported.
+    pub errors: Vec<String>,
+}
+
+/// A discovered table with its source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiscoveredOf {
+    /// Source name.
+    pub source: String,
+    /// The table.
+    #[serde(flatten)]
+    pub table: DiscoveredTable,
+}
+
+/// The response of `POST /api/sync/trigger`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TriggerResponse {
+    /// Always `triggered`.
+    pub status: &'static str,
+    /// Job id; follow it at `/api/sync/jobs/{id}`.
+    pub job_id: String,
+    /// Tables asked for, or `all`.
+    #[schema(value_type = Object)]
+    pub tables: serde_json::Value,
+    /// What to do next.
+    pub message: String,
+}
+
+/// The body of a 409 answer to `POST /api/sync/trigger`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlreadyRunning {
+    /// The error.
+    pub error: crate::error::ErrorDetail,
+    /// Id of the running job.
+    pub job_id: String,
+}
+
+/// The response of `GET /api/sync/jobs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    /// Recent jobs, newest first.
+    pub jobs: Vec<Job>,
+}
+
+/// The response of `GET /api/catalog/tables`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogList {
+    /// Tables the caller may query.
+    pub tables: Vec<CatalogTable>,
+    /// Number of tables.
+    pub count: usize,
+}
+
+/// The request of `POST /api/query`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QueryRequest {
+    /// One SELECT statement.
+    pub sql: String,
+    /// Maximum rows to return; 1000 by default.
+    #[serde(default = "default_limit")]
+    pub limit: usize,
+}
+
+fn default_limit() -> usize {
+    1000
+}
+
+/// The response of `POST /api/query`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryResponse {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows as arrays of values, in column order.
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// Number of rows returned.
+    pub row_count: usize,
+    /// Whether the limit cut the result.
+    pub truncated: bool,
+}
+
+fn source_config(request: &ConfigureRequest) -> Result<(String, SourceConfig), Error> {
+    match request.data_source.as_str() {
+        "files" | "local" | "csv" => {
+            let path = request.path.clone().ok_or_else(|| {
+                Error::invalid("configure.missing_field", "path is required for the files data source")
+                    .with_hint("Send {\"data_source\": \"files\", \"path\": \"/data/csv\"} with a folder the server can read.")
+            })?;
+            let folder = std::path::PathBuf::from(&path);
+            if !folder.is_dir() {
+                return Err(Error::invalid("configure.path_not_found", format!("folder {path} does not exist on the server"))
+                    .with_hint("Give the absolute path of a folder inside the server or container (mount it with a Docker volume)."));
+            }
+            Ok((request.name.clone().unwrap_or_else(|| "files".to_string()), SourceConfig::Files { path: folder }))
+        }
+        "postgres" | "postgresql" => {
+            let url = request.url.clone().ok_or_else(|| {
+                Error::invalid("configure.missing_field", "url is required for the postgres data source")
+                    .with_hint("Send a libpq string such as \"host=db port=5432 dbname=crm user=agnes\" and the password separately.")
+            })?;
+            let mode = match request.mode.as_deref().unwrap_or("remote") {
+                "remote" => QueryMode::Remote,
+                "local" => QueryMode::Local,
+                other => {
+                    return Err(Error::invalid("configure.invalid_mode", format!("mode {other:?} is not remote or local"))
+                        .with_hint("Use remote to query PostgreSQL live, local to copy its tables to Parquet on each sync."));
+                }
+            };
+            let name = request.name.clone().unwrap_or_else(|| "postgres".to_string());
+            Ok((name, SourceConfig::Postgres { url, schemas: request.schemas.clone(), mode }))
+        }
+        other => Err(Error::invalid(
+            "configure.unknown_data_source",
+            format!("data_source {other:?} is not one this build has; use files or postgres"),
+        )
+        .with_hint("Keboola and BigQuery are not built in yet; a custom connector can read them (see docs/connectors.md).")),
+    }
+}
+
+/// Configures a data source and checks that it can be reached.
+#[utoipa::path(post, path = "/api/admin/configure", tag = "data",
+    security(("bearer" = [])),
+    request_body = ConfigureRequest,
+    responses(
+        (status = 200, description = "Source stored and reached", body = ConfigureResponse),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "Missing field, unknown type, or the source cannot be reached; nothing was stored", body = ErrorBody),
+    ))]
+pub async fn configure(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    Json(request): Json<ConfigureRequest>,
+) -> Result<Json<ConfigureResponse>, ApiError> {
+    let plane = state.plane().clone();
+    let response = state
+        .blocking(move |_| {
+            let (name, config) = source_config(&request)?;
+            let kind = config.kind().to_string();
+            let previous = plane.sources().views()?.into_iter().find(|s| s.name == name);
+            plane.sources().configure(&name, config, request.password.as_deref())?;
+            let discovery = plane.discover(Some(&name)).map(|mut found| found.remove(&name).unwrap_or_default());
+            let discovery = match discovery {
+                Ok(discovery) if discovery.tables.is_empty() && !discovery.problems.is_empty() => {
+                    restore(&plane, &name, previous)?;
+                    return Err(Error::invalid("configure.unreachable", format!("source {name} cannot be read: {}", discovery.problems.join("; ")))
+                        .with_hint("Check the path or connection settings and the password; nothing was stored."));
+                }
+                Ok(discovery) => discovery,
+                Err(error) => {
+                    restore(&plane, &name, previous)?;
+                    return Err(error);
+                }
+            };
+            Ok(ConfigureResponse {
+                status: "ok",
+                data_source: kind,
+                source: name,
+                connection: "verified",
+                tables_found: discovery.tables.len(),
+                problems: discovery.problems,
+            })
+        })
+        .await?;
+    Ok(Json(response))
+}
+
+/// Puts back the source as it was before a failed configure.
+fn restore(
+    plane: &agnes_core::sync::DataPlane,
+    name: &str,
+    previous: Option<SourceView>,
+) -> agnes_core::Result<()> {
+    match previous {
+        Some(view) => plane.sources().configure(name, view.config, None),
+        None => plane.sources().remove(name).map(|_| ()),
+    }
+}
+
+/// Lists the configured sources, without secrets.
+#[utoipa::path(get, path = "/api/admin/sources", tag = "data",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Configured sources", body = SourceList), (status = 403, description = "Not an admin", body = ErrorBody)))]
+pub async fn list_sources(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+) -> Result<Json<SourceList>, ApiError> {
+    let plane = state.plane().clone();
+    let sources = state.blocking(move |_| plane.sources().views()).await?;
+    Ok(Json(SourceList { sources }))
+}
+
+/// Removes a configured source and its secret; its published data stays until the next sync.
+#[utoipa::path(delete, path = "/api/admin/sources/{name}", tag = "data",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Source name")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such source", body = ErrorBody)))]
+pub async fn remove_source(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let plane = state.plane().clone();
+    state
+        .blocking(move |_| {
+            if plane.sources().remove(&name)? {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(Error::not_found(
+                    "sources.not_found",
+                    format!("source {name} is not configured"),
+                ))
+            }
+        })
+        .await
+}
+
+/// Lists the registered tables.
+#[utoipa::path(get, path = "/api/admin/registry", tag = "data",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Registered tables", body = RegistryList), (status = 403, description = "Not an admin", body = ErrorBody)))]
+pub async fn list_registry(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+) -> Result<Json<RegistryList>, ApiError> {
+    let tables = state
+        .blocking(|instance| registry::list(instance.state()))
+        .await?;
+    Ok(Json(RegistryList {
+        count: tables.len(),
+        tables,
+    }))
+}
+
+/// Registers a table.
+#[utoipa::path(post, path = "/api/admin/registry", tag = "data",
+    security(("bearer" = [])),
+    request_body = NewTable,
+    responses(
+        (status = 201, description = "Registered", body = RegisteredTable),
+        (status = 409, description = "Name already registered", body = ErrorBody),
+        (status = 422, description = "Name is not an identifier", body = ErrorBody),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Json(request): Json<NewTable>,
+) -> Result<(StatusCode, Json<RegisteredTable>), ApiError> {
+    let table = state
+        .blocking(move |instance| {
+            registry::register(instance.state(), &request, Some(&admin.user_id))
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(table)))
+}
+
+/// Registers a table; the original path of `POST /api/admin/registry`.
+#[utoipa::path(post, path = "/api/admin/register-table", tag = "data",
+    security(("bearer" = [])),
+    request_body = NewTable,
+    responses((status = 201, description = "Registered", body = RegisteredTable), (status = 409, description = "Name already registered", body = ErrorBody)))]
+pub async fn register_table(
+    state: State<AppState>,
+    admin: Admin,
+    request: Json<NewTable>,
+) -> Result<(StatusCode, Json<RegisteredTable>), ApiError> {
+    register(state, admin, request).await
+}
+
+/// Changes a registered table.
+#[utoipa::path(put, path = "/api/admin/registry/{id}", tag = "data",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Table id")),
+    request_body = TableUpdate,
+    responses((status = 200, description = "Updated", body = RegisteredTable), (status = 404, description = "Not registered", body = ErrorBody)))]
+pub async fn update_registry(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    Path(id): Path<String>,
+    Json(request): Json<TableUpdate>,
+) -> Result<Json<RegisteredTable>, ApiError> {
+    let table = state
+        .blocking(move |instance| registry::update(instance.state(), &id, &request))
+        .await?;
+    Ok(Json(table))
+}
+
+/// Removes a table from the registry.
+#[utoipa::path(delete, path = "/api/admin/registry/{id}", tag = "data",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Table id")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "Not registered", body = ErrorBody)))]
+pub async fn delete_registry(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .blocking(move |instance| registry::delete(instance.state(), &id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists what every configured source offers, without registering anything.
+#[utoipa::path(get, path = "/api/admin/discover-tables", tag = "data",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Tables offered", body = DiscoveredList)))]
+pub async fn discover_tables(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+) -> Result<Json<DiscoveredList>, ApiError> {
+    let plane = state.plane().clone();
+    let found = state.blocking(move |_| plane.discover(None)).await?;
+    let mut list = DiscoveredList {
+        tables: Vec::new(),
+        count: 0,
+        errors: Vec::new(),
+    };
+    for (source, discovery) in found {
+        list.errors.extend(
+            discovery
+                .problems
+                .into_iter()
+                .map(|p| format!("{source}: {p}")),
+        );
+        list.tables
+            .extend(discovery.tables.into_iter().map(|table| DiscoveredOf {
+                source: source.clone(),
+                table,
+            }));
+    }
+    list.count = list.tables.len();
+    Ok(Json(list))
+}
+
+/// Discovers every source's tables and registers the new ones.
+#[utoipa::path(post, path = "/api/admin/discover-and-register", tag = "data",
+    security(("bearer" = [])),
+    params(DiscoverParams),
+    responses((status = 200, description = "What was (or would be) registered", body = DiscoverResponse)))]
+pub async fn discover_and_register(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Query(params): Query<DiscoverParams>,
+) -> Result<Json<DiscoverResponse>, ApiError> {
+    let plane = state.plane().clone();
+    let result = state
+        .blocking(move |_| plane.discover_and_register(Some(&admin.user_id), params.dry_run))
+        .await?;
+    Ok(Json(DiscoverResponse {
+        registered: result.registered.len(),
+        skipped: result.skipped.len(),
+        errors: result.errors.clone(),
+        tables: result
+            .registered
+            .iter()
+            .map(|t| t.table.name.clone())
+            .collect(),
+        dry_run: result.dry_run,
+        details: result,
+    }))
+}
+
+/// Reads the optional body of a trigger: nothing, `null`, a list of tables or `{"tables": [...]}`.
+fn trigger_tables(body: &Bytes) -> Result<Option<Vec<String>>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let invalid = || {
+        Error::invalid(
+            "request.invalid_body",
+            "the body must be empty, null, a list of table names, or {\"tables\": [...]}",
+        )
+        .with_hint("Omit the body to sync every registered table.")
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| invalid())?;
+    let list = match &value {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Array(_) => value,
+        serde_json::Value::Object(map) => match map.get("tables") {
+            None | Some(serde_json::Value::Null) => return Ok(None),
+            Some(list) => list.clone(),
+        },
+        _ => return Err(invalid()),
+    };
+    serde_json::from_value(list)
+        .map(Some)
+        .map_err(|_| invalid())
+}
+
+/// Starts a sync job of every registered table, or of the listed ones.
+#[utoipa::path(post, path = "/api/sync/trigger", tag = "sync",
+    security(("bearer" = [])),
+    request_body(content = Object, description = "Optional: a list of table names, or {\"tables\": [...]}", content_type = "application/json"),
+    responses(
+        (status = 202, description = "Job started", body = TriggerResponse),
+        (status = 409, description = "A job is already running", body = AlreadyRunning),
+        (status = 422, description = "Unknown tables or a malformed body", body = ErrorBody),
+    ))]
+pub async fn trigger(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tables = trigger_tables(&body)?;
+    let plane = state.plane().clone();
+    let started = state
+        .blocking(move |_| Ok(plane.trigger(Some(&admin), tables)))
+        .await?;
+    match started {
+        Ok(job) => {
+            let tables = match &job.tables {
+                Some(tables) => serde_json::json!(tables),
+                None => serde_json::json!("all"),
+            };
+            let response = TriggerResponse {
+                status: "triggered",
+                message: format!("Sync started; follow it at GET /api/sync/jobs/{}", job.id),
+                job_id: job.id,
+                tables,
+            };
+            Ok((StatusCode::ACCEPTED, Json(response)).into_response())
+        }
+        Err(error) if error.kind == ErrorKind::Conflict && error.code == "sync.already_running" => {
+            let running = state
+                .plane()
+                .status()
+                .ok()
+                .and_then(|s| s.running)
+                .map(|j| j.id)
+                .unwrap_or_default();
+            let body = AlreadyRunning {
+                error: crate::error::ErrorDetail {
+                    code: error.code.to_string(),
+                    message: error.message,
+                    hint: error.hint,
+                },
+                job_id: running,
+            };
+            Ok((StatusCode::CONFLICT, Json(body)).into_response())
+        }
+        Err(error) => Err(ApiError(error)),
+    }
+}
+
+/// The running sync job and the last finished one.
+#[utoipa::path(get, path = "/api/sync/status", tag = "sync",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Sync state", body = SyncStatus)))]
+pub async fn status(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+) -> Result<Json<SyncStatus>, ApiError> {
+    let plane = state.plane().clone();
+    let status = state.blocking(move |_| plane.status()).await?;
+    Ok(Json(status))
+}
+
+/// Recent sync jobs, newest first.
+#[utoipa::path(get, path = "/api/sync/jobs", tag = "sync",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Recent jobs", body = JobList)))]
+pub async fn jobs(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+) -> Result<Json<JobList>, ApiError> {
+    let plane = state.plane().clone();
+    let jobs = state.blocking(move |_| plane.jobs(50)).await?;
+    Ok(Json(JobList { jobs }))
+}
+
+/// One sync job: status, progress, per-source results, durations and errors.
+#[utoipa::path(get, path = "/api/sync/jobs/{id}", tag = "sync",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The job", body = Job), (status = 404, description = "No such job", body = ErrorBody)))]
+pub async fn job(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    let plane = state.plane().clone();
+    let job = state.blocking(move |_| plane.job(&id)).await?;
+    Ok(Json(job))
+}
+
+/// The published tables the caller may query, with descriptions, columns and row counts.
+#[utoipa::path(get, path = "/api/catalog/tables", tag = "catalog",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Visible tables", body = CatalogList)))]
+pub async fn catalog(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<CatalogList>, ApiError> {
+    let plane = state.plane().clone();
+    let tables = state.blocking(move |_| plane.catalog(&caller)).await?;
+    Ok(Json(CatalogList {
+        count: tables.len(),
+        tables,
+    }))
+}
+
+/// Runs one read-only SELECT over the published tables.
+#[utoipa::path(post, path = "/api/query", tag = "query",
+    security(("bearer" = [])),
+    request_body = QueryRequest,
+    responses(
+        (status = 200, description = "Result rows", body = QueryResponse),
+        (status = 400, description = "Not a single SELECT, or DuckDB rejected it", body = ErrorBody),
+        (status = 403, description = "The query reads tables the caller may not read", body = ErrorBody),
+    ))]
+pub async fn query(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(request): Json<QueryRequest>,
+) -> Result<Json<QueryResponse>, ApiError> {
+    let plane = state.plane().clone();
+    let result = state
+        .blocking(move |_| plane.query(&caller, &request.sql, request.limit))
+        .await?;
+    Ok(Json(QueryResponse {
+        columns: result.columns,
+        rows: result.rows,
+        row_count: result.row_count,
+        truncated: result.truncated,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trigger_tables;
+    use axum::body::Bytes;
+
+    #[test]
+    fn trigger_bodies() {
+        assert_eq!(trigger_tables(&Bytes::from_static(b"")).unwrap(), None);
+        assert_eq!(trigger_tables(&Bytes::from_static(b"null")).unwrap(), None);
+        assert_eq!(
+            trigger_tables(&Bytes::from_static(b"[\"a\"]")).unwrap(),
+            Some(vec!["a".to_string()])
+        );
+        assert_eq!(
+            trigger_tables(&Bytes::from_static(b"{\"tables\": [\"b\"]}")).unwrap(),
+            Some(vec!["b".to_string()])
+        );
+        assert_eq!(trigger_tables(&Bytes::from_static(b"{}")).unwrap(), None);
+        assert!(trigger_tables(&Bytes::from_static(b"42")).is_err());
+        assert!(trigger_tables(&Bytes::from_static(b"[1]")).is_err());
+    }
+}

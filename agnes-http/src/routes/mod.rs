@@ -1,0 +1,103 @@
+//! The routes, their OpenAPI document, and the one table both are checked against.
+
+mod auth;
+mod health;
+mod setup;
+mod users;
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi as _};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::extract::Json;
+
+/// Every route as (method, path), in OpenAPI path syntax; a test checks that the router serves
+/// each and that the OpenAPI document lists exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/health"),
+    ("GET", "/api/health/detailed"),
+    ("POST", "/auth/bootstrap"),
+    ("POST", "/auth/token"),
+    ("POST", "/auth/tokens"),
+    ("GET", "/auth/tokens"),
+    ("DELETE", "/auth/tokens/{id}"),
+    ("GET", "/api/users"),
+    ("POST", "/api/users"),
+    ("PATCH", "/api/users/{id}"),
+    ("POST", "/api/users/{id}/deactivate"),
+    ("POST", "/api/users/{id}/reset-password"),
+    ("GET", "/setup"),
+    ("GET", "/openapi.json"),
+];
+
+/// Paths that work before the first admin exists.
+pub const SETUP_PATHS: &[&str] = &["/setup", "/auth/bootstrap", "/api/health", "/openapi.json"];
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Agnes", description = "Self-hosted AI data analyst server"),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Health checks"),
+        (name = "auth", description = "Bootstrap, login and personal access tokens"),
+        (name = "users", description = "User management for admins"),
+        (name = "setup", description = "First-start setup"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::detailed))
+        .routes(routes!(auth::bootstrap))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::create_token, auth::list_tokens))
+        .routes(routes!(auth::revoke_token))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::update))
+        .routes(routes!(users::deactivate))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(setup::page))
+        .routes(routes!(openapi_json))
+}
+
+/// Returns the OpenAPI 3 document of every route, built from the handlers' annotations.
+pub fn openapi() -> &'static OpenApi {
+    static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut document = api().split_for_parts().1;
+        document.info.version = env!("CARGO_PKG_VERSION").to_string();
+        document
+    })
+}
+
+/// Returns the routes without middleware.
+pub(crate) fn routes() -> Router<AppState> {
+    api().split_for_parts().0
+}
+
+/// Serves this OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "setup",
+    responses((status = 200, description = "The OpenAPI 3 document", content_type = "application/json")))]
+async fn openapi_json() -> Json<&'static OpenApi> {
+    Json(openapi())
+}

@@ -1,0 +1,172 @@
+//! The data plane end to end over HTTP: configure the nycflights13 folder, discover, sync, read
+//! the catalog and query it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fixture::{TestServer, code, token};
+
+fn nycflights_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("AGNES_NYCFLIGHTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/nycflights13")
+        });
+    if dir.join("flights.csv").is_file() {
+        return Some(dir);
+    }
+    let required = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        !required,
+        "nycflights13 data not found at {}; set AGNES_NYCFLIGHTS_DIR",
+        dir.display()
+    );
+    eprintln!("skipped: nycflights13 data not found at {}", dir.display());
+    None
+}
+
+async fn wait_for_job(server: &TestServer, admin: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, job) = server
+            .get(&format!("/api/sync/jobs/{id}"), Some(admin))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        if job["status"] != "running" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn nycflights_end_to_end() {
+    let Some(data) = nycflights_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let admin = token(&server.bootstrap().await);
+
+    let (status, body) = server
+        .post(
+            "/api/admin/configure",
+            Some(&admin),
+            json!({"data_source": "files", "name": "nyc", "path": "/no/such/folder"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), "configure.path_not_found");
+
+    let (status, body) = server
+        .post(
+            "/api/admin/configure",
+            Some(&admin),
+            json!({"data_source": "files", "name": "nyc", "path": data}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["connection"], "verified");
+    assert_eq!(body["tables_found"], 5);
+
+    let (status, body) = server
+        .post(
+            "/api/admin/discover-and-register?dry_run=true",
+            Some(&admin),
+            json!(null),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["registered"], 5);
+    let (_, registry) = server.get("/api/admin/registry", Some(&admin)).await;
+    assert_eq!(
+        registry["count"], 0,
+        "a dry run registered tables: {registry}"
+    );
+
+    let (status, body) = server
+        .post(
+            "/api/admin/discover-and-register",
+            Some(&admin),
+            json!(null),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["tables"],
+        json!(["airlines", "airports", "flights", "planes", "weather"])
+    );
+
+    let (status, started) = server
+        .post("/api/sync/trigger", Some(&admin), json!(null))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["job_id"].as_str().unwrap().to_string();
+    let (status, second) = server
+        .post("/api/sync/trigger", Some(&admin), json!(null))
+        .await;
+    if status == StatusCode::CONFLICT {
+        assert_eq!(code(&second), "sync.already_running");
+        assert_eq!(second["job_id"], id.as_str());
+    } else {
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "the first job had finished already: {second}"
+        );
+        wait_for_job(&server, &admin, second["job_id"].as_str().unwrap()).await;
+    }
+    let job = wait_for_job(&server, &admin, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["published_tables"], 5);
+
+    let (status, catalog) = server.get("/api/catalog/tables", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows: Vec<(String, i64)> = catalog["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["rows"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("airlines", 16),
+        ("airports", 1458),
+        ("flights", 336_776),
+        ("planes", 3322),
+        ("weather", 26_115),
+    ];
+    assert_eq!(rows, expected.map(|(n, r)| (n.to_string(), r)));
+
+    let (status, result) = server
+        .post(
+            "/api/query",
+            Some(&admin),
+            json!({"sql": "SELECT count(*) AS n, count(*) FILTER (WHERE arr_delay IS NULL) AS missing, typeof(any_value(arr_delay)) AS t FROM flights"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["columns"], json!(["n", "missing", "t"]));
+    assert_eq!(result["rows"], json!([[336_776, 9430, "BIGINT"]]));
+
+    let (status, result) = server
+        .post(
+            "/api/query",
+            Some(&admin),
+            json!({"sql": "SELECT carrier FROM airlines ORDER BY carrier", "limit": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["row_count"], 3);
+    assert_eq!(result["truncated"], true);
+
+    let (status, _) = server.get("/api/sync/status", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}

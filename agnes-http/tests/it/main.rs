@@ -1,0 +1,9 @@
+//! Integration tests: a real server on a loopback port with a temporary data directory.
+
+mod auth;
+mod fixture;
+mod restart;
+mod routes;
+mod setup;
+mod tokens;
+mod users;
