@@ -21,7 +21,7 @@ fi
 # Sends GET /api/health over bash's /dev/tcp (no curl needed) and prints the status line.
 probe() {
     local port="$1"
-    exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || return 1
+    { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
     printf 'GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
     local answer
     answer="$(cat <&3)"

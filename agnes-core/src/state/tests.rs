@@ -175,7 +175,8 @@ fn db_time_round_trips() {
 const HOLD_ENV: &str = "AGNES_TEST_HOLD_STATE_DB";
 
 /// Helper run in a child process by `second_process_gets_lock_error`; without `HOLD_ENV` it does
-/// nothing. It opens the database, prints `holding`, and keeps it open until stdin closes.
+/// nothing. It opens the database, prints `holding` (after libtest's test name on the same line)
+/// and keeps the database open until stdin closes.
 #[test]
 fn lock_holder_process() {
     let Ok(path) = std::env::var(HOLD_ENV) else {
@@ -210,7 +211,7 @@ fn second_process_gets_lock_error() {
     let holding = stdout
         .lines()
         .map_while(Result::ok)
-        .any(|line| line.trim() == "holding");
+        .any(|line| line.trim_end().ends_with("holding"));
     assert!(holding, "the helper process did not open the database");
 
     let error = StateDb::open(&path).unwrap_err();
