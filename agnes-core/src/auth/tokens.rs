@@ -93,6 +93,16 @@ fn not_found(id: &str) -> Error {
         .with_hint("List your tokens with GET /auth/tokens to find the id.")
 }
 
+/// Columns read from `personal_access_tokens` to check a token: user id, token hash, and the
+/// revocation, expiry and last-use times as text.
+type PatRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// Checks the row of a personal access token: known, hash equal, not revoked, not expired.
 pub(crate) fn check_pat_row(
     conn: &Connection,
@@ -100,13 +110,7 @@ pub(crate) fn check_pat_row(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let row: Option<(
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = conn
+    let row: Option<PatRow> = conn
         .query_row(
             "SELECT user_id, token_hash, CAST(revoked_at AS VARCHAR), CAST(expires_at AS VARCHAR), \
              CAST(last_used_at AS VARCHAR) FROM personal_access_tokens WHERE id = ?",

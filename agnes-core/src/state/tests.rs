@@ -49,7 +49,7 @@ fn versions_are_consecutive() {
     for (index, migration) in MIGRATIONS.iter().enumerate() {
         assert_eq!(migration.version, index as i64 + 1);
     }
-    assert!(CURRENT_SCHEMA_VERSION >= 2);
+    assert_eq!(CURRENT_SCHEMA_VERSION, MIGRATIONS.len() as i64);
 }
 
 #[test]
