@@ -1,0 +1,565 @@
+//! Read-only SQL over the published analytics database.
+//!
+//! A [`Snapshot`] is one DuckDB instance opened on one publication: the analytics file read-only,
+//! every extract attached read-only from its pinned version folder, the remote catalogs attached
+//! again, then locked down (files only under `extracts/`, no extension loading, configuration
+//! locked). [`QueryEngine`] holds the current snapshot; a rebuild installs a new one, and queries
+//! that already hold the old one finish on it. Query connections are clones of the snapshot's
+//! owning connection, reused through a small pool.
+//!
+//! Only a single SELECT statement runs, and that is decided by DuckDB's own parser
+//! (`json_serialize_sql`) before the text reaches `prepare`, because `prepare` in the `duckdb`
+//! crate executes every statement but the last.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use contract_spec::identifier::{quote_identifier, quote_literal};
+use contract_spec::spec::EXTRACT_FILE;
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{AccessMode, Config, Connection, InterruptHandle, params};
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::orchestrator::Publication;
+use crate::remote::{self, RemotePolicy, SecretLookup};
+
+/// Limits of query execution.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// DuckDB `memory_limit` of each snapshot, for example `2GB`.
+    pub memory_limit: String,
+    /// DuckDB worker threads of each snapshot.
+    pub threads: i64,
+    /// Largest row limit a caller may ask for.
+    pub max_rows: usize,
+    /// Time after which a running query is interrupted.
+    pub timeout: Duration,
+    /// Queries that may run at once; more are rejected with `query.busy` instead of queueing.
+    pub max_concurrent: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            memory_limit: "2GB".to_string(),
+            threads: 2,
+            max_rows: 100_000,
+            timeout: Duration::from_secs(60),
+            max_concurrent: 64,
+        }
+    }
+}
+
+/// Interrupts queries that run past their deadline.
+///
+/// One background thread checks the registered queries every 20 ms. It interrupts an overdue
+/// query on every check until the query deregisters, because DuckDB drops an interrupt that
+/// arrives before the query has started.
+struct Watchdog {
+    running: Mutex<HashMap<u64, (Instant, Arc<InterruptHandle>)>>,
+    next_id: AtomicU64,
+}
+
+impl Watchdog {
+    fn start() -> Arc<Watchdog> {
+        let watchdog = Arc::new(Watchdog {
+            running: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&watchdog);
+        let spawned = std::thread::Builder::new()
+            .name("query-watchdog".to_string())
+            .spawn(move || {
+                while let Some(watchdog) = weak.upgrade() {
+                    let now = Instant::now();
+                    for (deadline, handle) in watchdog
+                        .running
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .values()
+                    {
+                        if now >= *deadline {
+                            handle.interrupt();
+                        }
+                    }
+                    drop(watchdog);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the query watchdog; queries will not time out");
+        }
+        watchdog
+    }
+
+    fn watch(&self, deadline: Instant, handle: Arc<InterruptHandle>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (deadline, handle));
+        id
+    }
+
+    fn forget(&self, id: u64) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+}
+
+/// The result of a query in the original JSON shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryResult {
+    /// Column names, in order.
+    pub columns: Vec<String>,
+    /// Rows, each a list of JSON values in column order.
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// Number of rows returned.
+    pub row_count: usize,
+    /// Whether more rows existed than the limit allowed.
+    pub truncated: bool,
+}
+
+/// One DuckDB instance serving one publication.
+pub struct Snapshot {
+    publication: Publication,
+    // Fields drop in order: the clones in the pool go before the connection that owns the
+    // database, as the duckdb crate requires.
+    pool: Mutex<Vec<Connection>>,
+    owner: Mutex<Connection>,
+}
+
+impl Snapshot {
+    /// Opens a DuckDB instance on `publication`'s analytics file with every extract and remote
+    /// catalog attached, then locks it down.
+    ///
+    /// Fails with `query.open_failed` when the analytics file or an extract cannot be opened.
+    /// A remote catalog that fails to attach is logged and its views fail at query time.
+    pub fn open(
+        publication: Publication,
+        settings: &EngineSettings,
+        policy: &RemotePolicy,
+        secrets: &dyn SecretLookup,
+    ) -> Result<Snapshot> {
+        let mut config = Config::default()
+            .access_mode(AccessMode::ReadOnly)
+            .and_then(|c| c.enable_autoload_extension(false))
+            .and_then(|c| c.with("autoinstall_known_extensions", "false"))
+            .and_then(|c| c.max_memory(&settings.memory_limit))
+            .and_then(|c| c.threads(settings.threads))
+            .and_then(|c| c.with("temp_directory", ""))
+            .map_err(|e| open_failed("configuring DuckDB", &e))?;
+        if let Some(dir) = &policy.extension_directory {
+            config = config
+                .with("extension_directory", dir.to_string_lossy())
+                .map_err(|e| open_failed("configuring DuckDB", &e))?;
+        }
+        let conn = Connection::open_with_flags(&publication.analytics_path, config)
+            .map_err(|e| open_failed("opening the analytics database", &e))?;
+
+        for (source, dir) in publication.attached_sources() {
+            let attach = format!(
+                "ATTACH {} AS {} (READ_ONLY)",
+                quote_literal(&dir.join(EXTRACT_FILE).to_string_lossy()),
+                quote_identifier(source)
+            );
+            conn.execute_batch(&attach)
+                .map_err(|e| open_failed("attaching an extract", &e))?;
+        }
+        for attachment in &publication.attachments {
+            if let Err(error) = remote::attach(&conn, attachment, policy, secrets) {
+                tracing::warn!(source = %attachment.source, alias = %attachment.alias, %error, "remote attach failed for queries");
+            }
+        }
+
+        let mut root = publication.extracts_root.to_string_lossy().into_owned();
+        if !root.ends_with('/') {
+            root.push('/');
+        }
+        let sandbox = format!(
+            "SET allowed_directories = [{}]; SET enable_external_access = false; SET lock_configuration = true;",
+            quote_literal(&root)
+        );
+        conn.execute_batch(&sandbox)
+            .map_err(|e| open_failed("locking the query connection down", &e))?;
+
+        Ok(Snapshot {
+            publication,
+            pool: Mutex::new(Vec::new()),
+            owner: Mutex::new(conn),
+        })
+    }
+
+    /// The publication this snapshot serves.
+    pub fn publication(&self) -> &Publication {
+        &self.publication
+    }
+
+    fn checkout(&self) -> Result<Connection> {
+        if let Some(conn) = self.pool.lock().expect("pool lock").pop() {
+            return Ok(conn);
+        }
+        let owner = self.owner.lock().expect("owner lock");
+        owner
+            .try_clone()
+            .map_err(|e| open_failed("opening a query connection", &e))
+    }
+
+    fn checkin(&self, conn: Connection) {
+        let mut pool = self.pool.lock().expect("pool lock");
+        if pool.len() < 64 {
+            pool.push(conn);
+        }
+    }
+
+    /// Runs one read-only SELECT and returns at most `limit` rows.
+    ///
+    /// Fails with `query.not_select` for anything but a single SELECT statement and with
+    /// `query.failed` when DuckDB rejects the query.
+    pub fn query(&self, sql: &str, limit: usize) -> Result<QueryResult> {
+        let conn = self.checkout()?;
+        let result = run_select(&conn, sql, limit);
+        self.checkin(conn);
+        result
+    }
+
+    /// Runs [`Snapshot::query`] with the connection interrupted at `deadline` by `watchdog`.
+    fn query_until(
+        &self,
+        sql: &str,
+        limit: usize,
+        deadline: Instant,
+        watchdog: &Watchdog,
+    ) -> Result<QueryResult> {
+        let conn = self.checkout()?;
+        let watch = watchdog.watch(deadline, conn.interrupt_handle());
+        let result = run_select(&conn, sql, limit);
+        watchdog.forget(watch);
+        let timed_out = Instant::now() >= deadline;
+        self.checkin(conn);
+        match result {
+            Err(error) if timed_out && error.code == "query.failed" => Err(Error::new(
+                ErrorKind::Unavailable,
+                "query.timeout",
+                "the query ran longer than the time limit and was stopped",
+            )
+            .with_hint("Add filters or aggregate, ask for fewer rows, or download the table and query it locally.")),
+            other => other,
+        }
+    }
+}
+
+fn run_select(conn: &Connection, sql: &str, limit: usize) -> Result<QueryResult> {
+    ensure_single_select(conn, sql)?;
+    let mut stmt = conn.prepare(sql).map_err(query_failed)?;
+    let mut rows = stmt.query([]).map_err(query_failed)?;
+    let columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut truncated = false;
+    while let Some(row) = rows.next().map_err(query_failed)? {
+        if out.len() == limit {
+            truncated = true;
+            break;
+        }
+        let values = (0..columns.len())
+            .map(|i| row.get::<_, Value>(i).map(|v| to_json(&v)))
+            .collect::<duckdb::Result<Vec<_>>>()
+            .map_err(query_failed)?;
+        out.push(values);
+    }
+    Ok(QueryResult {
+        columns,
+        row_count: out.len(),
+        rows: out,
+        truncated,
+    })
+}
+
+/// Rejects anything but one SELECT statement, using DuckDB's parser.
+pub fn ensure_single_select(conn: &Connection, sql: &str) -> Result<()> {
+    let json: String = conn
+        .query_row(
+            "SELECT json_serialize_sql(?::VARCHAR)",
+            params![sql],
+            |row| row.get(0),
+        )
+        .map_err(query_failed)?;
+    let tree: serde_json::Value = serde_json::from_str(&json)
+        .map_err(|e| Error::internal(format!("parser output unreadable: {e}")))?;
+    if tree.get("error").and_then(serde_json::Value::as_bool) == Some(false) {
+        let count = tree
+            .get("statements")
+            .and_then(|s| s.as_array())
+            .map_or(0, Vec::len);
+        if count == 1 {
+            return Ok(());
+        }
+        return Err(Error::invalid(
+            "query.not_select",
+            format!("the request holds {count} statements; only one SELECT runs"),
+        )
+        .with_hint("Send one SELECT (or WITH ... SELECT) statement per request."));
+    }
+    let message = tree
+        .get("error_message")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("not a SELECT statement");
+    let kind = tree
+        .get("error_type")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    if kind == "parser" {
+        return Err(
+            Error::invalid("query.syntax", format!("SQL syntax error: {message}"))
+                .with_hint("Fix the SQL; only one SELECT statement runs."),
+        );
+    }
+    Err(Error::invalid("query.not_select", "only a single read-only SELECT statement is allowed")
+        .with_hint("Send one SELECT (or WITH ... SELECT) statement; data changes, ATTACH, SET, PRAGMA and COPY are not allowed."))
+}
+
+/// Converts a DuckDB value to JSON: numbers stay numbers where JSON can hold them exactly,
+/// times become ISO-8601 text, and nested values become arrays and objects.
+pub fn to_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::Null => J::Null,
+        Value::Boolean(b) => J::Bool(*b),
+        Value::TinyInt(n) => J::from(*n),
+        Value::SmallInt(n) => J::from(*n),
+        Value::Int(n) => J::from(*n),
+        Value::BigInt(n) => J::from(*n),
+        Value::UTinyInt(n) => J::from(*n),
+        Value::USmallInt(n) => J::from(*n),
+        Value::UInt(n) => J::from(*n),
+        Value::UBigInt(n) => J::from(*n),
+        Value::HugeInt(n) => i64::try_from(*n)
+            .map(J::from)
+            .unwrap_or_else(|_| J::String(n.to_string())),
+        Value::Float(f) => float_json(f64::from(*f)),
+        Value::Double(f) => float_json(*f),
+        Value::Decimal(d) => J::String(d.to_string()),
+        Value::Text(s) | Value::Enum(s) => J::String(s.clone()),
+        Value::Blob(bytes) => J::String(bytes.iter().map(|b| format!("\\x{b:02X}")).collect()),
+        Value::Timestamp(unit, raw) => J::String(timestamp_text(*unit, *raw)),
+        Value::Date32(days) => J::String(
+            chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+                .and_then(|epoch| {
+                    epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(*days)))
+                })
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| days.to_string()),
+        ),
+        Value::Time64(unit, raw) => {
+            let micros = to_micros(*unit, *raw);
+            J::String(
+                chrono::NaiveTime::from_num_seconds_from_midnight_opt(
+                    (micros / 1_000_000) as u32,
+                    ((micros % 1_000_000) * 1000) as u32,
+                )
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| micros.to_string()),
+            )
+        }
+        Value::Interval {
+            months,
+            days,
+            nanos,
+        } => J::String(format!("{months} months {days} days {nanos} ns")),
+        Value::List(items) | Value::Array(items) => J::Array(items.iter().map(to_json).collect()),
+        Value::Struct(fields) => J::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect(),
+        ),
+        Value::Map(entries) => J::Array(
+            entries
+                .iter()
+                .map(|(k, v)| serde_json::json!({"key": to_json(k), "value": to_json(v)}))
+                .collect(),
+        ),
+        Value::Union(inner) => to_json(inner),
+    }
+}
+
+fn float_json(value: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(value)
+        .map(serde_json::Value::Number)
+        .unwrap_or_else(|| serde_json::Value::String(value.to_string()))
+}
+
+fn to_micros(unit: TimeUnit, raw: i64) -> i64 {
+    match unit {
+        TimeUnit::Second => raw.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => raw.saturating_mul(1000),
+        TimeUnit::Microsecond => raw,
+        TimeUnit::Nanosecond => raw / 1000,
+    }
+}
+
+fn timestamp_text(unit: TimeUnit, raw: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(to_micros(unit, raw))
+        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+        .unwrap_or_else(|| raw.to_string())
+}
+
+/// Serves queries from the current snapshot and swaps in new ones.
+pub struct QueryEngine {
+    settings: EngineSettings,
+    policy: RemotePolicy,
+    secrets: Arc<dyn SecretLookup>,
+    current: RwLock<Option<Arc<Snapshot>>>,
+    retired: Mutex<Vec<Weak<Snapshot>>>,
+    watchdog: Arc<Watchdog>,
+    active: AtomicUsize,
+}
+
+/// Releases a query slot when dropped.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl QueryEngine {
+    /// Creates an engine with no snapshot; [`QueryEngine::install`] gives it one.
+    pub fn new(
+        settings: EngineSettings,
+        policy: RemotePolicy,
+        secrets: Arc<dyn SecretLookup>,
+    ) -> Self {
+        Self {
+            settings,
+            policy,
+            secrets,
+            current: RwLock::new(None),
+            retired: Mutex::new(Vec::new()),
+            watchdog: Watchdog::start(),
+            active: AtomicUsize::new(0),
+        }
+    }
+
+    /// The engine's limits.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Opens a snapshot on `publication` and makes it current. Queries already running keep the
+    /// snapshot they started on.
+    ///
+    /// Fails like [`Snapshot::open`]; the current snapshot then stays.
+    pub fn install(&self, publication: Publication) -> Result<()> {
+        let snapshot = Arc::new(Snapshot::open(
+            publication,
+            &self.settings,
+            &self.policy,
+            self.secrets.as_ref(),
+        )?);
+        let previous = self
+            .current
+            .write()
+            .expect("snapshot lock")
+            .replace(snapshot);
+        if let Some(previous) = previous {
+            let mut retired = self.retired.lock().expect("retired lock");
+            retired.retain(|weak| weak.strong_count() > 0);
+            retired.push(Arc::downgrade(&previous));
+        }
+        Ok(())
+    }
+
+    /// The current snapshot, if any publication was installed.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.current.read().expect("snapshot lock").clone()
+    }
+
+    /// Runs one read-only SELECT on the current snapshot.
+    ///
+    /// Fails with `query.not_ready` before the first publication, `query.limit_too_large` when
+    /// `limit` exceeds the configured maximum, and as [`Snapshot::query`] does.
+    pub fn query(&self, sql: &str, limit: usize) -> Result<QueryResult> {
+        if limit > self.settings.max_rows {
+            return Err(Error::invalid(
+                "query.limit_too_large",
+                format!(
+                    "limit {limit} is above the maximum of {} rows",
+                    self.settings.max_rows
+                ),
+            )
+            .with_hint("Ask for fewer rows, or download the table as Parquet."));
+        }
+        let snapshot = self.snapshot().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unavailable,
+                "query.not_ready",
+                "no data has been published yet",
+            )
+            .with_hint("Run a sync (POST /api/sync/trigger or `agnes sync`) and try again.")
+        })?;
+        let _slot = self.acquire_slot()?;
+        snapshot.query_until(
+            sql,
+            limit,
+            Instant::now() + self.settings.timeout,
+            &self.watchdog,
+        )
+    }
+
+    /// Takes one of the `max_concurrent` query slots, or fails with `query.busy`.
+    fn acquire_slot(&self) -> Result<Slot<'_>> {
+        let taken = self.active.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(&self.active);
+        if taken >= self.settings.max_concurrent {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "query.busy",
+                format!(
+                    "{} queries are already running, the most this server runs at once",
+                    self.settings.max_concurrent
+                ),
+            )
+            .with_hint("Retry in a second or two."));
+        }
+        Ok(slot)
+    }
+
+    /// Version folders that a live snapshot still reads, so garbage collection keeps them.
+    pub fn folders_in_use(&self) -> HashSet<PathBuf> {
+        let mut snapshots: Vec<Arc<Snapshot>> = self
+            .retired
+            .lock()
+            .expect("retired lock")
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        snapshots.extend(self.snapshot());
+        snapshots
+            .iter()
+            .flat_map(|s| {
+                s.publication
+                    .attached_sources()
+                    .map(|(_, dir)| dir.to_path_buf())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+fn open_failed(step: &str, error: &duckdb::Error) -> Error {
+    Error::new(ErrorKind::Unavailable, "query.open_failed", format!("DuckDB failed while {step}: {error}"))
+        .with_hint("Run a sync to rebuild the analytics database; GET /api/health/detailed shows which source is broken.")
+}
+
+fn query_failed(error: duckdb::Error) -> Error {
+    Error::invalid("query.failed", error.to_string())
+        .with_hint("Fix the SQL; GET /api/catalog/tables lists the tables and their columns.")
+}

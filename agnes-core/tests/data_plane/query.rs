@@ -1,0 +1,135 @@
+//! The query engine: statement checks, the sandbox and the time limit.
+
+use std::time::{Duration, Instant};
+
+use agnes_core::sources::SourceConfig;
+use agnes_core::sync::JobStatus;
+
+use crate::support::{Harness, admin};
+
+/// A harness with one small table `people` published.
+fn published() -> Harness {
+    let harness = Harness::new();
+    let csv = harness.dir.path().join("csv");
+    std::fs::create_dir_all(&csv).unwrap();
+    std::fs::write(
+        csv.join("people.csv"),
+        "id,name,note\n1,Ann,x\n2,Bob,DROP TABLE people;\n3,Cy,\n",
+    )
+    .unwrap();
+    harness
+        .plane
+        .sources()
+        .configure("files", SourceConfig::Files { path: csv }, None)
+        .unwrap();
+    assert_eq!(harness.sync(None).status, JobStatus::Succeeded);
+    harness
+}
+
+fn error_code(harness: &Harness, sql: &str) -> String {
+    match harness.plane.query(&admin(), sql, 100) {
+        Ok(result) => panic!("{sql} was accepted: {result:?}"),
+        Err(error) => error.code.to_string(),
+    }
+}
+
+#[test]
+fn analyst_sql_accepted() {
+    let harness = published();
+    let queries = [
+        "SELECT count(*) FROM people",
+        "select count(*) from people -- a comment with DROP TABLE people;",
+        "/* block; comment */ SELECT count(*) FROM people",
+        "WITH named AS (SELECT * FROM people WHERE name <> 'x; DROP TABLE people') SELECT count(*) FROM named",
+        "SELECT count(*) FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM people) WHERE n > 0",
+        "SELECT count(*)\nFROM \"people\"\nWHERE note LIKE '%;%' OR true",
+        "SELECT count(*) FROM people;",
+    ];
+    for sql in queries {
+        let result = harness
+            .plane
+            .query(&admin(), sql, 10)
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        assert_eq!(result.rows[0][0], serde_json::json!(3), "{sql}");
+    }
+}
+
+#[test]
+fn non_select_rejected_before_running() {
+    let harness = published();
+    assert_eq!(
+        error_code(&harness, "CREATE TABLE made AS SELECT 1; SELECT 42"),
+        "query.not_select"
+    );
+    assert_eq!(
+        error_code(&harness, "SELECT 1; SELECT 2"),
+        "query.not_select"
+    );
+    assert_eq!(error_code(&harness, "DROP VIEW people"), "query.not_select");
+    assert_eq!(
+        error_code(&harness, "ATTACH '/tmp/x.duckdb' AS x"),
+        "query.not_select"
+    );
+    assert_eq!(
+        error_code(&harness, "SET enable_external_access = true"),
+        "query.not_select"
+    );
+    assert_eq!(
+        error_code(&harness, "COPY (SELECT 1) TO '/tmp/out.csv'"),
+        "query.not_select"
+    );
+    assert_eq!(error_code(&harness, "INSTALL httpfs"), "query.not_select");
+    assert_eq!(error_code(&harness, "SELEC 1"), "query.syntax");
+    assert_eq!(
+        error_code(&harness, "SELECT * FROM made"),
+        "query.failed",
+        "the CREATE before the SELECT ran"
+    );
+}
+
+#[test]
+fn files_outside_extracts_unreadable() {
+    let harness = published();
+    let state_db = harness.data_dir().join("state").join("system.duckdb");
+    let secret = harness.data_dir().join("state").join(".jwt_secret");
+    for path in [state_db, secret, std::path::PathBuf::from("/etc/passwd")] {
+        let sql = format!("SELECT * FROM read_text('{}')", path.display());
+        assert_eq!(error_code(&harness, &sql), "query.failed", "{sql}");
+        let sql = format!("SELECT * FROM read_csv('{}')", path.display());
+        assert_eq!(error_code(&harness, &sql), "query.failed", "{sql}");
+    }
+}
+
+#[test]
+fn endless_query_stopped_by_timeout() {
+    let harness = published();
+    let engine_settings = agnes_core::query::EngineSettings {
+        timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let engine = agnes_core::query::QueryEngine::new(
+        engine_settings,
+        agnes_core::remote::RemotePolicy::default(),
+        std::sync::Arc::new(agnes_core::remote::EnvSecrets),
+    );
+    engine
+        .install(harness.plane.publication().unwrap())
+        .unwrap();
+
+    let started = Instant::now();
+    let error = engine
+        .query(
+            "SELECT count(*) FROM range(1000000000000) a, range(1000) b",
+            10,
+        )
+        .unwrap_err();
+    assert_eq!(error.code, "query.timeout", "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let result = engine.query("SELECT count(*) FROM people", 10).unwrap();
+    assert_eq!(result.rows[0][0], serde_json::json!(3));
+}
