@@ -16,6 +16,8 @@ pub enum AdminCommand {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    #[command(flatten)]
+    Data(crate::data::DataAdminCommand),
 }
 
 /// Server address and credentials shared by the admin commands.
@@ -132,7 +134,10 @@ pub fn run(command: AdminCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let AdminCommand::Users(users) = command;
+    let users = match command {
+        AdminCommand::Users(users) => users,
+        AdminCommand::Data(data) => return crate::data::run_admin(data),
+    };
     match runtime.block_on(run_users(users)) {
         Ok(output) => {
             if !output.is_null() {
@@ -202,14 +207,15 @@ async fn run_users(command: UsersCommand) -> Result<Value, ClientError> {
 }
 
 fn connect(server: &ServerArgs) -> Result<Client, ClientError> {
+    connect_with(server, Duration::from_secs(30))
+}
+
+/// Builds a client for `server` whose requests time out after `timeout`.
+pub fn connect_with(server: &ServerArgs, timeout: Duration) -> Result<Client, ClientError> {
     if server.token.is_none() {
         eprintln!("warning: no --token or AGNES_TOKEN given; the server will return 401");
     }
-    Client::new(
-        &server.server,
-        server.token.clone(),
-        Duration::from_secs(30),
-    )
+    Client::new(&server.server, server.token.clone(), timeout)
 }
 
 fn read_password(args: &PasswordArgs, required: bool) -> Result<Option<String>, ClientError> {

@@ -3,6 +3,7 @@
 mod admin;
 mod client;
 mod contract;
+mod data;
 mod healthcheck;
 mod serve;
 
@@ -27,9 +28,15 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Probe a running server's health; exit code 0 when healthy or degraded, 1 otherwise.
     Healthcheck(healthcheck::HealthcheckArgs),
-    /// Administer a running server (users).
+    /// Administer a running server: users, sources, the table registry, discovery, sync jobs.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Sync every registered table (or some) on a running server and follow the job.
+    Sync(data::SyncArgs),
+    /// List the tables you may query, with row counts and columns.
+    Catalog(data::CatalogArgs),
+    /// Run one read-only SELECT on a running server.
+    Query(data::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +46,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Healthcheck(args) => healthcheck::run(args),
         Command::Admin(command) => admin::run(command),
+        Command::Sync(args) => data::run_sync(args),
+        Command::Catalog(args) => data::run_catalog(args),
+        Command::Query(args) => data::run_query(args),
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use agnes_core::Instance;
+use agnes_core::sync::PlaneOptions;
 use agnes_http::AppState;
 use clap::Args;
 
@@ -58,7 +59,20 @@ async fn serve(listen: String, instance: Arc<Instance>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let state = AppState::new(instance);
+    let opened =
+        tokio::task::spawn_blocking(move || AppState::open(instance, PlaneOptions::from_env()))
+            .await;
+    let state = match opened {
+        Ok(Ok(state)) => state,
+        Ok(Err(e)) => {
+            print_core_error(&e);
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("error: opening the data plane failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match agnes_http::serve(listener, state, agnes_http::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

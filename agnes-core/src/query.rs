@@ -224,7 +224,7 @@ impl Snapshot {
     /// `query.failed` when DuckDB rejects the query.
     pub fn query(&self, sql: &str, limit: usize) -> Result<QueryResult> {
         let conn = self.checkout()?;
-        let result = run_select(&conn, sql, limit);
+        let result = run_select(&conn, sql, limit, &Access::All);
         self.checkin(conn);
         result
     }
@@ -234,12 +234,13 @@ impl Snapshot {
         &self,
         sql: &str,
         limit: usize,
+        access: &Access,
         deadline: Instant,
         watchdog: &Watchdog,
     ) -> Result<QueryResult> {
         let conn = self.checkout()?;
         let watch = watchdog.watch(deadline, conn.interrupt_handle());
-        let result = run_select(&conn, sql, limit);
+        let result = run_select(&conn, sql, limit, access);
         watchdog.forget(watch);
         let timed_out = Instant::now() >= deadline;
         self.checkin(conn);
@@ -255,8 +256,21 @@ impl Snapshot {
     }
 }
 
-fn run_select(conn: &Connection, sql: &str, limit: usize) -> Result<QueryResult> {
-    ensure_single_select(conn, sql)?;
+/// Which published tables a query may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Every table, and qualified names; for admins.
+    All,
+    /// Only these published tables (lowercase names), checked on DuckDB's parse tree before the
+    /// query runs.
+    Tables(HashSet<String>),
+}
+
+fn run_select(conn: &Connection, sql: &str, limit: usize, access: &Access) -> Result<QueryResult> {
+    let tree = ensure_single_select(conn, sql)?;
+    if let Access::Tables(visible) = access {
+        crate::guard::check(&tree, &|name| visible.contains(name))?;
+    }
     let mut stmt = conn.prepare(sql).map_err(query_failed)?;
     let mut rows = stmt.query([]).map_err(query_failed)?;
     let columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
@@ -281,8 +295,9 @@ fn run_select(conn: &Connection, sql: &str, limit: usize) -> Result<QueryResult>
     })
 }
 
-/// Rejects anything but one SELECT statement, using DuckDB's parser.
-pub fn ensure_single_select(conn: &Connection, sql: &str) -> Result<()> {
+/// Rejects anything but one SELECT statement, using DuckDB's parser, and returns the parse tree
+/// (the output of `json_serialize_sql`).
+pub fn ensure_single_select(conn: &Connection, sql: &str) -> Result<serde_json::Value> {
     let json: String = conn
         .query_row(
             "SELECT json_serialize_sql(?::VARCHAR)",
@@ -290,15 +305,22 @@ pub fn ensure_single_select(conn: &Connection, sql: &str) -> Result<()> {
             |row| row.get(0),
         )
         .map_err(query_failed)?;
-    let tree: serde_json::Value = serde_json::from_str(&json)
-        .map_err(|e| Error::internal(format!("parser output unreadable: {e}")))?;
+    let tree: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
+        Error::invalid(
+            "query.too_complex",
+            format!("the query is nested too deeply to check: {e}"),
+        )
+        .with_hint(
+            "Split the expression or the subqueries into simpler steps, for example with WITH.",
+        )
+    })?;
     if tree.get("error").and_then(serde_json::Value::as_bool) == Some(false) {
         let count = tree
             .get("statements")
             .and_then(|s| s.as_array())
             .map_or(0, Vec::len);
         if count == 1 {
-            return Ok(());
+            return Ok(tree);
         }
         return Err(Error::invalid(
             "query.not_select",
@@ -482,11 +504,21 @@ impl QueryEngine {
         self.current.read().expect("snapshot lock").clone()
     }
 
-    /// Runs one read-only SELECT on the current snapshot.
+    /// Runs one read-only SELECT on the current snapshot with access to every table.
+    ///
+    /// Fails like [`QueryEngine::query_as`].
+    pub fn query(&self, sql: &str, limit: usize) -> Result<QueryResult> {
+        self.query_as(sql, limit, &Access::All)
+    }
+
+    /// Runs one read-only SELECT on the current snapshot, reading only what `access` allows.
     ///
     /// Fails with `query.not_ready` before the first publication, `query.limit_too_large` when
-    /// `limit` exceeds the configured maximum, and as [`Snapshot::query`] does.
-    pub fn query(&self, sql: &str, limit: usize) -> Result<QueryResult> {
+    /// `limit` exceeds the configured maximum, `query.busy` when the server runs its maximum of
+    /// queries, `query.timeout` when the time limit stops it, `query.table_denied` (and the other
+    /// codes of [`crate::guard`]) when it reads what `access` forbids, and as [`Snapshot::query`]
+    /// does.
+    pub fn query_as(&self, sql: &str, limit: usize, access: &Access) -> Result<QueryResult> {
         if limit > self.settings.max_rows {
             return Err(Error::invalid(
                 "query.limit_too_large",
@@ -506,12 +538,8 @@ impl QueryEngine {
             .with_hint("Run a sync (POST /api/sync/trigger or `agnes sync`) and try again.")
         })?;
         let _slot = self.acquire_slot()?;
-        snapshot.query_until(
-            sql,
-            limit,
-            Instant::now() + self.settings.timeout,
-            &self.watchdog,
-        )
+        let deadline = Instant::now() + self.settings.timeout;
+        snapshot.query_until(sql, limit, access, deadline, &self.watchdog)
     }
 
     /// Takes one of the `max_concurrent` query slots, or fails with `query.busy`.

@@ -17,27 +17,50 @@ mod server;
 
 use std::sync::Arc;
 
+use agnes_core::sync::{DataPlane, PlaneOptions};
 use agnes_core::{Error, Instance};
 use axum::Router;
 
 pub use routes::{ROUTES, SETUP_PATHS, openapi};
 pub use server::{serve, shutdown_signal};
 
-/// State shared by all handlers: the open instance.
-#[derive(Debug, Clone)]
+/// State shared by all handlers: the open instance and its data plane.
+#[derive(Clone)]
 pub struct AppState {
     instance: Arc<Instance>,
+    plane: Arc<DataPlane>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
-    /// Wraps an open instance.
-    pub fn new(instance: Arc<Instance>) -> Self {
-        Self { instance }
+    /// Wraps an open instance and the data plane opened on it.
+    pub fn new(instance: Arc<Instance>, plane: Arc<DataPlane>) -> Self {
+        Self { instance, plane }
+    }
+
+    /// Opens the data plane of `instance` with `options` and wraps both.
+    ///
+    /// Fails when the analytics database cannot be built or opened.
+    pub fn open(instance: Arc<Instance>, options: PlaneOptions) -> agnes_core::Result<Self> {
+        let plane = DataPlane::open(Arc::clone(&instance), options)?;
+        Ok(Self::new(instance, plane))
     }
 
     /// Returns the instance.
     pub fn instance(&self) -> &Arc<Instance> {
         &self.instance
+    }
+
+    /// Returns the data plane: sources, sync jobs, the catalog and queries.
+    pub fn plane(&self) -> &Arc<DataPlane> {
+        &self.plane
     }
 
     /// Runs `call` with the instance on a blocking thread, so DuckDB work never stalls the async

@@ -25,11 +25,11 @@ use crate::connector::Connector;
 use crate::connector::files::FilesConnector;
 use crate::connector::postgres::{PostgresConnector, PostgresSettings};
 use crate::connector::{DiscoveredTable, Discovery};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::extract::ExtractStore;
 use crate::instance::Instance;
 use crate::orchestrator::{Column, Orchestrator, Publication};
-use crate::query::{EngineSettings, QueryEngine, QueryResult};
+use crate::query::{Access, EngineSettings, QueryEngine, QueryResult};
 use crate::registry::{self, NewTable};
 use crate::remote::{RemotePolicy, SecretLookup};
 use crate::sources::{SourceConfig, SourceStore, password_secret_name};
@@ -165,6 +165,11 @@ impl DataPlane {
         }
         plane.publish()?;
         Ok(plane)
+    }
+
+    /// The instance this data plane serves.
+    pub fn instance(&self) -> &Arc<Instance> {
+        &self.instance
     }
 
     /// The configured sources.
@@ -500,21 +505,23 @@ impl DataPlane {
 
     /// Runs one read-only SELECT for `principal`.
     ///
-    /// Until per-user sandboxes exist, only callers who may read every published table run SQL;
-    /// others get `query.restricted`. Fails otherwise as [`QueryEngine::query`] does.
+    /// Admins read everything. Other users read only the published tables they may see: every
+    /// table the query names is checked on DuckDB's parse tree before it runs, and qualified
+    /// names, catalog functions and file readers are refused. Fails as
+    /// [`QueryEngine::query_as`] does.
     pub fn query(&self, principal: &Principal, sql: &str, limit: usize) -> Result<QueryResult> {
-        if let Some(visible) = self.visible_tables(principal)? {
-            let publication = self.publication();
-            let hidden = publication
-                .iter()
-                .flat_map(|p| p.tables.iter())
-                .any(|t| !visible.contains(&t.name.to_lowercase()));
-            if hidden {
-                // TODO: per-user sandboxes; until then SQL is all-or-nothing per user.
-                return Err(Error::new(ErrorKind::Forbidden, "query.restricted", "some published tables are not visible to you, so SQL is limited to users who may read every table")
-                    .with_hint("Ask an admin to make the tables public or grant them to you; the catalog lists what you may read."));
+        let access = match self.visible_tables(principal)? {
+            None => Access::All,
+            Some(visible) => {
+                let published: HashSet<String> = self
+                    .publication()
+                    .iter()
+                    .flat_map(|p| p.tables.iter())
+                    .map(|t| t.name.to_lowercase())
+                    .collect();
+                Access::Tables(visible.intersection(&published).cloned().collect())
             }
-        }
-        self.engine.query(sql, limit)
+        };
+        self.engine.query_as(sql, limit, &access)
     }
 }

@@ -133,3 +133,111 @@ fn endless_query_stopped_by_timeout() {
     let result = engine.query("SELECT count(*) FROM people", 10).unwrap();
     assert_eq!(result.rows[0][0], serde_json::json!(3));
 }
+
+#[test]
+fn analyst_reads_only_granted_tables() {
+    use agnes_core::auth::{Principal, Role, TokenKind};
+    use agnes_core::registry::{self, TableUpdate};
+
+    let harness = Harness::new();
+    let csv = harness.dir.path().join("csv");
+    std::fs::create_dir_all(&csv).unwrap();
+    for (file, body) in [
+        ("open.csv", "id\n1\n"),
+        ("granted.csv", "id\n2\n"),
+        ("salaries.csv", "id,salary\n3,99000\n"),
+    ] {
+        std::fs::write(csv.join(file), body).unwrap();
+    }
+    harness
+        .plane
+        .sources()
+        .configure("files", SourceConfig::Files { path: csv }, None)
+        .unwrap();
+    assert_eq!(harness.sync(None).status, JobStatus::Succeeded);
+
+    let state = harness.plane.instance().state();
+    for private in ["granted", "salaries"] {
+        let update = TableUpdate {
+            is_public: Some(false),
+            ..TableUpdate::default()
+        };
+        registry::update(state, private, &update).unwrap();
+    }
+    state
+        .with_conn(|conn| {
+            conn.execute("INSERT INTO table_grants (table_id, user_id, granted_at) VALUES ('granted', 'analyst-1', now())", [])
+                .map_err(|e| agnes_core::Error::state_db("granting", &e))
+        })
+        .unwrap();
+    let analyst = Principal {
+        user_id: "analyst-1".into(),
+        email: "a@example.com".into(),
+        role: Role::Analyst,
+        token_kind: TokenKind::Session,
+    };
+
+    let catalog: Vec<String> = harness
+        .plane
+        .catalog(&analyst)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(catalog, ["granted", "open"]);
+
+    let allowed = [
+        "SELECT count(*) FROM open",
+        "SELECT count(*) FROM granted JOIN open ON true",
+        "WITH salaries AS (SELECT 1 AS id) SELECT count(*) FROM salaries",
+        "SELECT count(*) FROM \"OPEN\" WHERE 'salaries' <> ''",
+    ];
+    for sql in allowed {
+        let result = harness
+            .plane
+            .query(&analyst, sql, 10)
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        assert_eq!(result.rows[0][0], serde_json::json!(1), "{sql}");
+    }
+
+    let denied = [
+        "SELECT * FROM salaries",
+        "SELECT * FROM \"Salaries\"",
+        "SELECT * FROM open WHERE id IN (SELECT id FROM salaries)",
+        "SELECT (SELECT max(salary) FROM salaries)",
+        "SELECT * FROM open UNION ALL SELECT id FROM salaries",
+        "WITH x AS (SELECT * FROM salaries) SELECT * FROM x",
+        "SELECT * FROM files.salaries",
+        "SELECT * FROM files.main.salaries",
+        "SELECT * FROM main.open",
+        "SELECT * FROM information_schema.tables",
+        "SELECT * FROM duckdb_tables()",
+        "SELECT * FROM duckdb_columns()",
+        "SELECT * FROM query('SELECT * FROM salaries')",
+        "SELECT * FROM query_table('salaries')",
+        "SELECT current_setting('allowed_directories')",
+    ];
+    for sql in denied {
+        let error = harness.plane.query(&analyst, sql, 10).expect_err(sql);
+        assert_eq!(
+            error.kind,
+            agnes_core::ErrorKind::Forbidden,
+            "{sql}: {error:?}"
+        );
+        assert!(!error.message.contains("99000"), "{sql}: {}", error.message);
+    }
+    let error = harness
+        .plane
+        .query(&analyst, "SELECT * FROM salaries", 10)
+        .unwrap_err();
+    assert!(
+        error.message.contains("salaries"),
+        "the denial names the table: {}",
+        error.message
+    );
+    assert_eq!(
+        harness.scalar("SELECT max(salary) FROM salaries"),
+        99000,
+        "admins read everything"
+    );
+}

@@ -1,6 +1,7 @@
 //! The routes, their OpenAPI document, and the one table both are checked against.
 
 mod auth;
+mod data;
 mod health;
 mod setup;
 mod users;
@@ -34,6 +35,22 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/users/{id}/reset-password"),
     ("GET", "/setup"),
     ("GET", "/openapi.json"),
+    ("POST", "/api/admin/configure"),
+    ("GET", "/api/admin/sources"),
+    ("DELETE", "/api/admin/sources/{name}"),
+    ("GET", "/api/admin/registry"),
+    ("POST", "/api/admin/registry"),
+    ("POST", "/api/admin/register-table"),
+    ("PUT", "/api/admin/registry/{id}"),
+    ("DELETE", "/api/admin/registry/{id}"),
+    ("GET", "/api/admin/discover-tables"),
+    ("POST", "/api/admin/discover-and-register"),
+    ("POST", "/api/sync/trigger"),
+    ("GET", "/api/sync/status"),
+    ("GET", "/api/sync/jobs"),
+    ("GET", "/api/sync/jobs/{id}"),
+    ("GET", "/api/catalog/tables"),
+    ("POST", "/api/query"),
 ];
 
 /// Paths that work before the first admin exists.
@@ -48,6 +65,10 @@ pub const SETUP_PATHS: &[&str] = &["/setup", "/auth/bootstrap", "/api/health", "
         (name = "auth", description = "Bootstrap, login and personal access tokens"),
         (name = "users", description = "User management for admins"),
         (name = "setup", description = "First-start setup"),
+        (name = "data", description = "Sources, the table registry and discovery, for admins"),
+        (name = "sync", description = "Sync jobs"),
+        (name = "catalog", description = "Published tables"),
+        (name = "query", description = "Read-only SQL"),
     )
 )]
 struct ApiDoc;
@@ -78,6 +99,20 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::reset_password))
         .routes(routes!(setup::page))
         .routes(routes!(openapi_json))
+        .routes(routes!(data::configure))
+        .routes(routes!(data::list_sources))
+        .routes(routes!(data::remove_source))
+        .routes(routes!(data::list_registry, data::register))
+        .routes(routes!(data::register_table))
+        .routes(routes!(data::update_registry, data::delete_registry))
+        .routes(routes!(data::discover_tables))
+        .routes(routes!(data::discover_and_register))
+        .routes(routes!(data::trigger))
+        .routes(routes!(data::status))
+        .routes(routes!(data::jobs))
+        .routes(routes!(data::job))
+        .routes(routes!(data::catalog))
+        .routes(routes!(data::query))
 }
 
 /// Returns the OpenAPI 3 document of every route, built from the handlers' annotations.

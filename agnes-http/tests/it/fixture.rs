@@ -33,7 +33,12 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, signal) = oneshot::channel::<()>();
-        let state = AppState::new(Arc::clone(&instance));
+        let options = agnes_core::sync::PlaneOptions {
+            connectors_dir: data_dir.join("connectors"),
+            engine: agnes_core::query::EngineSettings::default(),
+            policy: agnes_core::remote::RemotePolicy::default(),
+        };
+        let state = AppState::open(Arc::clone(&instance), options).expect("data plane opens");
         let task = tokio::spawn(agnes_http::serve(listener, state, async {
             let _ = signal.await;
         }));

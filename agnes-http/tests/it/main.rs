@@ -1,6 +1,7 @@
 //! Integration tests: a real server on a loopback port with a temporary data directory.
 
 mod auth;
+mod data;
 mod fixture;
 mod restart;
 mod routes;

@@ -39,7 +39,12 @@ async fn router_serves_every_route() {
         password: "long enough".to_string(),
     };
     instance.bootstrap(&request, None).unwrap();
-    let app = router(AppState::new(Arc::clone(&instance)));
+    let options = agnes_core::sync::PlaneOptions {
+        connectors_dir: dir.path().join("connectors"),
+        engine: agnes_core::query::EngineSettings::default(),
+        policy: agnes_core::remote::RemotePolicy::default(),
+    };
+    let app = router(AppState::open(Arc::clone(&instance), options).expect("data plane opens"));
 
     for (method, path) in ROUTES {
         let uri = path.replace("{id}", "some-id");

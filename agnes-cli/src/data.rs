@@ -1,0 +1,600 @@
+//! Data commands against a running server: sources, the registry, discovery, syncs, the catalog
+//! and queries.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::admin::ServerArgs;
+use crate::client::{Client, ClientError};
+
+/// Data administration subcommands of `agnes admin`.
+#[derive(Debug, Subcommand)]
+pub enum DataAdminCommand {
+    /// Configure a data source and check that it can be reached.
+    #[command(subcommand)]
+    Configure(ConfigureCommand),
+    /// List the configured sources (secrets are never shown).
+    Sources {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Remove a configured source and its stored secret.
+    RemoveSource {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Source name.
+        name: String,
+    },
+    /// Manage the table registry.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Discover the tables every source offers and register the new ones.
+    Discover {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Show what would be registered without registering it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show recent sync jobs, or one job in full.
+    Jobs {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Job id; omit to list recent jobs.
+        id: Option<String>,
+    },
+}
+
+/// `agnes admin configure`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigureCommand {
+    /// A folder of CSV, TSV, Parquet or JSON files on the server.
+    Files {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Folder path as the server sees it.
+        #[arg(long)]
+        path: String,
+        /// Source name.
+        #[arg(long, default_value = "files")]
+        name: String,
+    },
+    /// A PostgreSQL database.
+    Postgres {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// libpq connection string or URI, without the password.
+        #[arg(long)]
+        url: String,
+        /// Environment variable of this shell that holds the password.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+        /// Schema to offer; repeat for several; all schemas when omitted.
+        #[arg(long = "schema")]
+        schemas: Vec<String>,
+        /// `remote` queries PostgreSQL live; `local` copies tables to Parquet on each sync.
+        #[arg(long, value_enum, default_value = "remote")]
+        mode: ModeArg,
+        /// Source name.
+        #[arg(long, default_value = "postgres")]
+        name: String,
+    },
+}
+
+/// Query mode of a PostgreSQL source.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// Views over the live database.
+    Remote,
+    /// Copies in Parquet, refreshed by each sync.
+    Local,
+}
+
+/// `agnes admin registry`.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// List the registered tables.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Register a table.
+    Register {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Published table name; letters, digits and underscores.
+        name: String,
+        /// Source that offers it.
+        #[arg(long)]
+        source: String,
+        /// The table as the source names it (a file name, or schema.table).
+        #[arg(long)]
+        source_table: Option<String>,
+        /// Description for the catalog.
+        #[arg(long)]
+        description: Option<String>,
+        /// Readable only by admins and users granted it.
+        #[arg(long)]
+        private: bool,
+    },
+    /// Remove a table from the registry.
+    Delete {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Table id.
+        id: String,
+    },
+}
+
+/// `agnes sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Sync only this table; repeat for several; every registered table when omitted.
+    #[arg(long = "table")]
+    tables: Vec<String>,
+    /// Return once the job has started instead of following it to the end.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// `agnes catalog`.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Output format of `agnes query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// The server's JSON.
+    Json,
+}
+
+/// `agnes query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// One SELECT statement.
+    sql: String,
+    /// Maximum rows to return.
+    #[arg(long, default_value_t = 1000)]
+    limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::from_message(format!("cannot start the async runtime: {e}")))
+}
+
+fn finish(result: Result<Option<Value>, ClientError>) -> ExitCode {
+    match result {
+        Ok(Some(value)) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(error) => {
+            error.print();
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a data administration command and returns the exit code.
+pub fn run_admin(command: DataAdminCommand) -> ExitCode {
+    finish(runtime().and_then(|rt| rt.block_on(admin(command))))
+}
+
+async fn admin(command: DataAdminCommand) -> Result<Option<Value>, ClientError> {
+    let value = match command {
+        DataAdminCommand::Configure(ConfigureCommand::Files { server, path, name }) => {
+            let body = json!({"data_source": "files", "name": name, "path": path});
+            server
+                .client(Duration::from_secs(120))?
+                .call(Method::POST, "/api/admin/configure", Some(&body))
+                .await?
+        }
+        DataAdminCommand::Configure(ConfigureCommand::Postgres {
+            server,
+            url,
+            password_env,
+            schemas,
+            mode,
+            name,
+        }) => {
+            let password = match password_env {
+                Some(var) => Some(std::env::var(&var).map_err(|_| {
+                    ClientError::from_message(format!(
+                        "environment variable {var} is not set; export the password in it first"
+                    ))
+                })?),
+                None => None,
+            };
+            let mode = match mode {
+                ModeArg::Remote => "remote",
+                ModeArg::Local => "local",
+            };
+            let body = json!({"data_source": "postgres", "name": name, "url": url, "password": password, "schemas": schemas, "mode": mode});
+            server
+                .client(Duration::from_secs(120))?
+                .call(Method::POST, "/api/admin/configure", Some(&body))
+                .await?
+        }
+        DataAdminCommand::Sources { server } => {
+            server
+                .client(Duration::from_secs(30))?
+                .call(Method::GET, "/api/admin/sources", None)
+                .await?
+        }
+        DataAdminCommand::RemoveSource { server, name } => {
+            server
+                .client(Duration::from_secs(30))?
+                .call(Method::DELETE, &format!("/api/admin/sources/{name}"), None)
+                .await?;
+            eprintln!("removed source {name}");
+            return Ok(None);
+        }
+        DataAdminCommand::Registry(RegistryCommand::List { server }) => {
+            server
+                .client(Duration::from_secs(30))?
+                .call(Method::GET, "/api/admin/registry", None)
+                .await?
+        }
+        DataAdminCommand::Registry(RegistryCommand::Register {
+            server,
+            name,
+            source,
+            source_table,
+            description,
+            private,
+        }) => {
+            let body = json!({"name": name, "source": source, "source_table": source_table, "description": description, "is_public": !private});
+            server
+                .client(Duration::from_secs(30))?
+                .call(Method::POST, "/api/admin/registry", Some(&body))
+                .await?
+        }
+        DataAdminCommand::Registry(RegistryCommand::Delete { server, id }) => {
+            server
+                .client(Duration::from_secs(30))?
+                .call(Method::DELETE, &format!("/api/admin/registry/{id}"), None)
+                .await?;
+            eprintln!("removed {id} from the registry");
+            return Ok(None);
+        }
+        DataAdminCommand::Discover { server, dry_run } => {
+            let path = if dry_run {
+                "/api/admin/discover-and-register?dry_run=true"
+            } else {
+                "/api/admin/discover-and-register"
+            };
+            server
+                .client(Duration::from_secs(300))?
+                .call(Method::POST, path, None)
+                .await?
+        }
+        DataAdminCommand::Jobs { server, id } => {
+            let path = id
+                .map(|id| format!("/api/sync/jobs/{id}"))
+                .unwrap_or_else(|| "/api/sync/jobs".to_string());
+            server
+                .client(Duration::from_secs(30))?
+                .call(Method::GET, &path, None)
+                .await?
+        }
+    };
+    Ok(Some(value))
+}
+
+/// Runs `agnes sync` and returns the exit code: 0 when the job succeeded, 1 otherwise.
+pub fn run_sync(args: SyncArgs) -> ExitCode {
+    let outcome = runtime().and_then(|rt| rt.block_on(sync(args)));
+    match outcome {
+        Ok(job) => {
+            let status = job["status"].as_str().unwrap_or("unknown");
+            println!("{}", serde_json::to_string_pretty(&job).unwrap_or_default());
+            if status == "succeeded" || status == "running" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            error.print();
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn sync(args: SyncArgs) -> Result<Value, ClientError> {
+    let client = args.server.client(Duration::from_secs(30))?;
+    let body = if args.tables.is_empty() {
+        Value::Null
+    } else {
+        json!({"tables": args.tables})
+    };
+    let started = client
+        .call(Method::POST, "/api/sync/trigger", Some(&body))
+        .await?;
+    let id = started["job_id"].as_str().unwrap_or_default().to_string();
+    eprintln!("sync job {id} started");
+    if args.no_wait {
+        return Ok(started);
+    }
+
+    let mut bar = ProgressLine::new();
+    let started_at = Instant::now();
+    loop {
+        let job = client
+            .call(Method::GET, &format!("/api/sync/jobs/{id}"), None)
+            .await?;
+        bar.show(&job, started_at.elapsed());
+        if job["status"] != "running" {
+            bar.finish();
+            return Ok(job);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A one-line progress bar on stderr; plain lines when stderr is not a terminal.
+struct ProgressLine {
+    terminal: bool,
+    last: String,
+}
+
+impl ProgressLine {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            last: String::new(),
+        }
+    }
+
+    fn show(&mut self, job: &Value, elapsed: Duration) {
+        let progress = &job["progress"];
+        let done = progress["sources_done"].as_u64().unwrap_or(0);
+        let total = progress["sources_total"].as_u64().unwrap_or(0).max(1);
+        let width = 30;
+        let filled = (done * width / total) as usize;
+        let current = [
+            progress["current_source"].as_str(),
+            progress["current_table"].as_str(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/");
+        let line = format!(
+            "[{}{}] {done}/{total} sources  {:<10} {current}  {:.0}s",
+            "#".repeat(filled),
+            "-".repeat(width as usize - filled),
+            progress["phase"].as_str().unwrap_or(""),
+            elapsed.as_secs_f64()
+        );
+        let mut stderr = std::io::stderr().lock();
+        if self.terminal {
+            let _ = write!(stderr, "\r{line:<100}");
+            let _ = stderr.flush();
+        } else if line != self.last {
+            let _ = writeln!(stderr, "{line}");
+        }
+        self.last = line;
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            eprintln!();
+        }
+    }
+}
+
+/// Runs `agnes catalog`.
+pub fn run_catalog(args: CatalogArgs) -> ExitCode {
+    let outcome = runtime().and_then(|rt| {
+        rt.block_on(async {
+            args.server
+                .client(Duration::from_secs(30))?
+                .call(Method::GET, "/api/catalog/tables", None)
+                .await
+        })
+    });
+    match outcome {
+        Ok(catalog) if args.json => finish(Ok(Some(catalog))),
+        Ok(catalog) => {
+            let rows: Vec<Vec<String>> = catalog["tables"]
+                .as_array()
+                .map(|tables| {
+                    tables
+                        .iter()
+                        .map(|t| {
+                            vec![
+                                text(&t["name"]),
+                                text(&t["source"]),
+                                text(&t["rows"]),
+                                t["columns"].as_array().map_or(0, Vec::len).to_string(),
+                                text(&t["description"]),
+                            ]
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            print_table(
+                &["table", "source", "rows", "columns", "description"],
+                &rows,
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => finish(Err(error)),
+    }
+}
+
+/// Runs `agnes query`.
+pub fn run_query(args: QueryArgs) -> ExitCode {
+    let body = json!({"sql": args.sql, "limit": args.limit});
+    let outcome = runtime().and_then(|rt| {
+        rt.block_on(async {
+            args.server
+                .client(Duration::from_secs(300))?
+                .call(Method::POST, "/api/query", Some(&body))
+                .await
+        })
+    });
+    let result = match outcome {
+        Ok(result) => result,
+        Err(error) => return finish(Err(error)),
+    };
+    let columns: Vec<String> = result["columns"]
+        .as_array()
+        .map(|c| c.iter().map(text).collect())
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = result["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|row| {
+                    row.as_array()
+                        .map(|r| r.iter().map(text).collect())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match args.format {
+        OutputFormat::Json => return finish(Ok(Some(result))),
+        OutputFormat::Csv => {
+            println!(
+                "{}",
+                columns
+                    .iter()
+                    .map(|c| csv_field(c))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            for row in &rows {
+                println!(
+                    "{}",
+                    row.iter()
+                        .map(|c| csv_field(c))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+            }
+        }
+        OutputFormat::Table => {
+            let headers: Vec<&str> = columns.iter().map(String::as_str).collect();
+            print_table(&headers, &rows);
+            let count = result["row_count"].as_u64().unwrap_or(0);
+            let more = if result["truncated"] == true {
+                " (truncated; raise --limit)"
+            } else {
+                ""
+            };
+            eprintln!("{count} rows{more}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Renders a JSON value as a cell: strings bare, NULL empty, others as JSON.
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(width) = widths.get_mut(i) {
+                *width = (*width).max(cell.chars().count().min(60));
+            }
+        }
+    }
+    let render = |cells: Vec<String>| -> String {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| {
+                let cell: String = cell.chars().take(60).collect();
+                format!("{cell:<width$}")
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!(
+        "{}",
+        render(headers.iter().map(|h| h.to_string()).collect())
+    );
+    println!(
+        "{}",
+        render(widths.iter().map(|w| "-".repeat(*w)).collect())
+    );
+    for row in rows {
+        println!("{}", render(row.clone()));
+    }
+}
+
+impl ServerArgs {
+    /// Builds a client for the server these arguments name.
+    pub fn client(&self, timeout: Duration) -> Result<Client, ClientError> {
+        crate::admin::connect_with(self, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn cells_render_json() {
+        assert_eq!(text(&json!(null)), "");
+        assert_eq!(text(&json!("x")), "x");
+        assert_eq!(text(&json!(3)), "3");
+        assert_eq!(text(&json!([1, 2])), "[1,2]");
+    }
+}
