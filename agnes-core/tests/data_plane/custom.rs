@@ -167,3 +167,25 @@ fn custom_connector_sees_only_its_variables() {
     }
     assert!(names.contains(&"AGNES_OUTPUT_DIR"));
 }
+
+#[test]
+fn standalone_extract_published_on_rebuild() {
+    let harness = Harness::new();
+    let extracts = harness.data_dir().join("extracts");
+
+    // A standalone connector writes a hidden folder, then renames it into place.
+    let incoming = extracts.join(".warehouse.incoming");
+    write_fixture_extract(&incoming, "shipments", 5);
+    harness.plane.publish().unwrap();
+    assert!(harness.plane.catalog(&crate::support::admin()).unwrap().is_empty(), "a hidden folder was published");
+
+    std::fs::rename(&incoming, extracts.join("warehouse")).unwrap();
+    let publication = harness.plane.publish().unwrap();
+    assert_eq!(publication.tables.len(), 1);
+    assert_eq!(harness.scalar("SELECT count(*) FROM shipments"), 5);
+
+    // A later sync of built-in sources keeps the standalone folder as it is.
+    assert_eq!(harness.sync(None).status, JobStatus::Succeeded);
+    assert!(extracts.join("warehouse").join("extract.duckdb").is_file());
+    assert_eq!(harness.scalar("SELECT count(*) FROM shipments"), 5);
+}
