@@ -17,7 +17,7 @@ use crate::sources::SourceConfig;
 use crate::state::to_db_time;
 
 impl DataPlane {
-    /// Runs job `id` to the end and records its outcome; never panics the thread on a failed step.
+    /// Runs job `id` to the end and records its outcome; a failed step becomes the job's error.
     pub(super) fn run_job(&self, id: &str) {
         let started = Instant::now();
         let outcome = self.run_steps();

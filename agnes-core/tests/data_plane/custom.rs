@@ -177,7 +177,14 @@ fn standalone_extract_published_on_rebuild() {
     let incoming = extracts.join(".warehouse.incoming");
     write_fixture_extract(&incoming, "shipments", 5);
     harness.plane.publish().unwrap();
-    assert!(harness.plane.catalog(&crate::support::admin()).unwrap().is_empty(), "a hidden folder was published");
+    assert!(
+        harness
+            .plane
+            .catalog(&crate::support::admin())
+            .unwrap()
+            .is_empty(),
+        "a hidden folder was published"
+    );
 
     std::fs::rename(&incoming, extracts.join("warehouse")).unwrap();
     let publication = harness.plane.publish().unwrap();
