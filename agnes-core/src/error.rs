@@ -15,6 +15,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum ErrorKind {
     /// The request is malformed or a value is invalid (HTTP 422).
     InvalidInput,
+    /// The SQL of a query is invalid or not allowed, or DuckDB rejected it (HTTP 400).
+    InvalidQuery,
     /// Credentials are missing, wrong, expired or revoked (HTTP 401).
     Unauthenticated,
     /// The caller is known but not allowed to do this (HTTP 403).
@@ -32,6 +34,11 @@ pub enum ErrorKind {
     SetupRequired,
     /// The instance cannot serve this now, for example its state database is locked (HTTP 503).
     Unavailable,
+    /// The server is at its limit of concurrent work; retry after the given delay (HTTP 503).
+    Busy {
+        /// Time after which a retry is likely to be accepted.
+        retry_after: Duration,
+    },
     /// A bug or an unexpected failure of the machine (HTTP 500).
     Internal,
 }

@@ -306,7 +306,8 @@ pub fn ensure_single_select(conn: &Connection, sql: &str) -> Result<serde_json::
         )
         .map_err(query_failed)?;
     let tree: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
-        Error::invalid(
+        Error::new(
+            ErrorKind::InvalidQuery,
             "query.too_complex",
             format!("the query is nested too deeply to check: {e}"),
         )
@@ -322,7 +323,8 @@ pub fn ensure_single_select(conn: &Connection, sql: &str) -> Result<serde_json::
         if count == 1 {
             return Ok(tree);
         }
-        return Err(Error::invalid(
+        return Err(Error::new(
+            ErrorKind::InvalidQuery,
             "query.not_select",
             format!("the request holds {count} statements; only one SELECT runs"),
         )
@@ -337,12 +339,14 @@ pub fn ensure_single_select(conn: &Connection, sql: &str) -> Result<serde_json::
         .and_then(serde_json::Value::as_str)
         .unwrap_or_default();
     if kind == "parser" {
-        return Err(
-            Error::invalid("query.syntax", format!("SQL syntax error: {message}"))
-                .with_hint("Fix the SQL; only one SELECT statement runs."),
-        );
+        return Err(Error::new(
+            ErrorKind::InvalidQuery,
+            "query.syntax",
+            format!("SQL syntax error: {message}"),
+        )
+        .with_hint("Fix the SQL; only one SELECT statement runs."));
     }
-    Err(Error::invalid("query.not_select", "only a single read-only SELECT statement is allowed")
+    Err(Error::new(ErrorKind::InvalidQuery, "query.not_select", "only a single read-only SELECT statement is allowed")
         .with_hint("Send one SELECT (or WITH ... SELECT) statement; data changes, ATTACH, SET, PRAGMA and COPY are not allowed."))
 }
 
@@ -548,7 +552,9 @@ impl QueryEngine {
         let slot = Slot(&self.active);
         if taken >= self.settings.max_concurrent {
             return Err(Error::new(
-                ErrorKind::Unavailable,
+                ErrorKind::Busy {
+                    retry_after: Duration::from_secs(1),
+                },
                 "query.busy",
                 format!(
                     "{} queries are already running, the most this server runs at once",
@@ -588,6 +594,6 @@ fn open_failed(step: &str, error: &duckdb::Error) -> Error {
 }
 
 fn query_failed(error: duckdb::Error) -> Error {
-    Error::invalid("query.failed", error.to_string())
+    Error::new(ErrorKind::InvalidQuery, "query.failed", error.to_string())
         .with_hint("Fix the SQL; GET /api/catalog/tables lists the tables and their columns.")
 }

@@ -48,12 +48,15 @@ impl From<JsonRejection> for ApiError {
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::InvalidQuery => StatusCode::BAD_REQUEST,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::SetupRequired | ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::SetupRequired | ErrorKind::Unavailable | ErrorKind::Busy { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -82,7 +85,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match error.kind {
-            ErrorKind::RateLimited { retry_after } => {
+            ErrorKind::RateLimited { retry_after } | ErrorKind::Busy { retry_after } => {
                 // Rounded up, so a client that waits this long is past the window.
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));

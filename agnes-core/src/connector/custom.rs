@@ -123,7 +123,20 @@ fn read_manifest(dir: &Path) -> std::result::Result<Manifest, String> {
             "{MANIFEST_FILE} lists {bad:?} in env, which is not a variable name"
         ));
     }
+    if let Some(reserved) = manifest.env.iter().find(|name| is_server_secret(name)) {
+        return Err(format!(
+            "{MANIFEST_FILE} lists {reserved} in env, a secret of the Agnes server itself; \
+             a connector never gets it, so give the connector its own variable"
+        ));
+    }
     Ok(manifest)
+}
+
+/// Whether `name` is one of the server's own secrets, which no connector may receive: the token
+/// signing key, and the secrets Agnes stores for configured sources (`AGNES_*`).
+fn is_server_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper == "JWT_SECRET_KEY" || upper == "SESSION_SECRET" || upper.starts_with("AGNES_")
 }
 
 /// What one run of a custom connector produced.
@@ -300,5 +313,30 @@ fn kill_group(pid: u32) {
     };
     if let Err(error) = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
         tracing::warn!(%error, "cannot kill a connector's process group");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_secrets_refused_in_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["JWT_SECRET_KEY", "agnes_secret_crm_password", "AGNES_TOKEN"] {
+            let manifest = format!(r#"{{"entrypoint": ["./run.sh"], "env": ["{name}"]}}"#);
+            std::fs::write(dir.path().join(MANIFEST_FILE), manifest).unwrap();
+            let problem = read_manifest(dir.path()).unwrap_err();
+            assert!(
+                problem.contains("secret of the Agnes server"),
+                "{name}: {problem}"
+            );
+        }
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            r#"{"entrypoint": ["./run.sh"], "env": ["SNOWFLAKE_TOKEN"]}"#,
+        )
+        .unwrap();
+        assert_eq!(read_manifest(dir.path()).unwrap().env, ["SNOWFLAKE_TOKEN"]);
     }
 }

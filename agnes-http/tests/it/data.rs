@@ -166,6 +166,32 @@ async fn nycflights_end_to_end() {
     assert_eq!(result["row_count"], 3);
     assert_eq!(result["truncated"], true);
 
+    for (sql, expected) in [
+        ("SELEC 1", "query.syntax"),
+        ("DROP VIEW flights", "query.not_select"),
+        ("SELECT nope FROM flights", "query.failed"),
+    ] {
+        let (status, body) = server
+            .post("/api/query", Some(&admin), json!({"sql": sql}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{sql}: {body}");
+        assert_eq!(code(&body), expected, "{sql}");
+    }
+    let (_, body) = server
+        .post(
+            "/api/query",
+            Some(&admin),
+            json!({"sql": "SELECT nope FROM flights"}),
+        )
+        .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LINE 1"),
+        "the message shows the position: {body}"
+    );
+
     let (status, _) = server.get("/api/sync/status", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     server.stop().await;
