@@ -57,7 +57,7 @@ pub enum ConfigureCommand {
     Files {
         #[command(flatten)]
         server: ServerArgs,
-        /// Folder path as the server sees it.
+        /// Folder path on the server.
         #[arg(long)]
         path: String,
         /// Source name.
@@ -71,7 +71,7 @@ pub enum ConfigureCommand {
         /// libpq connection string or URI, without the password.
         #[arg(long)]
         url: String,
-        /// Environment variable of this shell that holds the password.
+        /// Environment variable of this shell that contains the password.
         #[arg(long, value_name = "VAR")]
         password_env: Option<String>,
         /// Schema to offer; repeat for several; all schemas when omitted.

@@ -16,10 +16,10 @@ use contract_spec::identifier::{is_identifier, quote_identifier, quote_literal};
 use duckdb::Connection;
 use serde::{Deserialize, Serialize};
 
-/// Extensions a `_remote_attach` row may name unless `AGNES_REMOTE_ATTACH_EXTENSIONS` says otherwise.
+/// Extensions a `_remote_attach` row may name unless `AGNES_REMOTE_ATTACH_EXTENSIONS` replaces the list.
 pub const DEFAULT_EXTENSIONS: &[&str] = &["postgres", "sqlite", "keboola", "bigquery"];
 
-/// Variables a `token_env` may name unless `AGNES_REMOTE_ATTACH_TOKEN_ENVS` says otherwise.
+/// Variables a `token_env` may name unless `AGNES_REMOTE_ATTACH_TOKEN_ENVS` replaces the list.
 pub const DEFAULT_TOKEN_ENVS: &[&str] = &[
     "KEBOOLA_STORAGE_TOKEN",
     "KBC_TOKEN",

@@ -20,7 +20,7 @@ pub const REMOTE_ATTACH_TABLE: &str = "_remote_attach";
 /// File name of an extract inside its source folder.
 pub const EXTRACT_FILE: &str = "extract.duckdb";
 
-/// Folder, inside the source folder, that holds the Parquet files of `local` and `materialized`
+/// Folder, inside the source folder, that contains the Parquet files of `local` and `materialized`
 /// tables.
 pub const DATA_FOLDER: &str = "data";
 

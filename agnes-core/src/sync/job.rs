@@ -90,7 +90,7 @@ pub struct Job {
     pub id: String,
     /// Where the job is.
     pub status: JobStatus,
-    /// User id of whoever started it.
+    /// User id of the user who started it.
     pub requested_by: Option<String>,
     /// Tables asked for; `None` syncs everything.
     pub tables: Option<Vec<String>>,

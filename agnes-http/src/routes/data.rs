@@ -135,7 +135,7 @@ pub struct TriggerResponse {
     pub message: String,
 }
 
-/// The body of a 409 answer to `POST /api/sync/trigger`.
+/// The body of a 409 response to `POST /api/sync/trigger`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlreadyRunning {
     /// The error.
