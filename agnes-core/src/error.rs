@@ -39,6 +39,9 @@ pub enum ErrorKind {
         /// Time after which a retry is likely to be accepted.
         retry_after: Duration,
     },
+    /// The request is valid but exceeds a limit of the server, such as a query's time or
+    /// memory limit (HTTP 422).
+    LimitExceeded,
     /// A bug or an unexpected failure of the machine (HTTP 500).
     Internal,
 }

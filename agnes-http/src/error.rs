@@ -47,7 +47,7 @@ impl From<JsonRejection> for ApiError {
 /// Returns the HTTP status for a class of core error.
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
-        ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::InvalidInput | ErrorKind::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::InvalidQuery => StatusCode::BAD_REQUEST,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::extract::ExtractStore;
 use crate::instance::Instance;
 use crate::orchestrator::{Column, Orchestrator, Publication};
-use crate::query::{Access, EngineSettings, QueryEngine, QueryResult};
+use crate::query::{Access, EngineSettings, QueryEngine, QueryResult, QueryStream};
 use crate::registry::{self, NewTable};
 use crate::remote::{RemotePolicy, SecretLookup};
 use crate::sources::{SourceConfig, SourceStore, password_secret_name};
@@ -503,14 +503,32 @@ impl DataPlane {
         ))
     }
 
-    /// Runs one read-only SELECT for `principal`.
+    /// Runs one read-only SELECT for `principal` and collects at most `limit` rows.
+    ///
+    /// Fails as [`DataPlane::start_query`] does.
+    pub fn query(&self, principal: &Principal, sql: &str, limit: usize) -> Result<QueryResult> {
+        self.start_query(principal, sql, limit)?.collect()
+    }
+
+    /// Starts one read-only SELECT for `principal`; the stream hands out at most `limit` rows.
     ///
     /// Admins read everything. Other users read only the published tables they may see: every
     /// table the query names is checked on DuckDB's parse tree before it runs, and qualified
     /// names, catalog functions and file readers are refused. Fails as
-    /// [`QueryEngine::query_as`] does.
-    pub fn query(&self, principal: &Principal, sql: &str, limit: usize) -> Result<QueryResult> {
-        let access = match self.visible_tables(principal)? {
+    /// [`QueryEngine::start`] does.
+    pub fn start_query(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        limit: usize,
+    ) -> Result<QueryStream> {
+        let access = self.access(principal)?;
+        self.engine.start(sql, limit, &access)
+    }
+
+    /// What `principal` may read: everything, or the published tables visible to them.
+    fn access(&self, principal: &Principal) -> Result<Access> {
+        Ok(match self.visible_tables(principal)? {
             None => Access::All,
             Some(visible) => {
                 let published: HashSet<String> = self
@@ -521,7 +539,6 @@ impl DataPlane {
                     .collect();
                 Access::Tables(visible.intersection(&published).cloned().collect())
             }
-        };
-        self.engine.query_as(sql, limit, &access)
+        })
     }
 }

@@ -10,18 +10,33 @@
 //! Only a single SELECT statement runs, and that is decided by DuckDB's own parser
 //! (`json_serialize_sql`) before the text reaches `prepare`, because `prepare` in the `duckdb`
 //! crate executes every statement but the last.
+//!
+//! A query runs as a [`QueryStream`]: DuckDB produces the result one chunk at a time and a
+//! [`Format`] writer sends each chunk on, so no result is ever held whole, and an error in any
+//! chunk (a timeout, the memory limit, a failing cast) is an error, never a short result.
+
+mod format;
+mod raw;
+
+pub use format::{Format, Written};
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use contract_spec::identifier::{quote_identifier, quote_literal};
 use contract_spec::spec::EXTRACT_FILE;
 use duckdb::types::{TimeUnit, Value};
-use duckdb::{AccessMode, Config, Connection, InterruptHandle, params};
-use serde::Serialize;
+use duckdb::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use self::format::ResultWriter;
+use self::raw::{Database, ErrorClass, Interrupter, RawConnection, RawError, RawStream};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::orchestrator::Publication;
@@ -34,7 +49,8 @@ pub struct EngineSettings {
     pub memory_limit: String,
     /// DuckDB worker threads of each snapshot.
     pub threads: i64,
-    /// Largest row limit a caller may ask for.
+    /// Largest row limit a caller may ask for; also the limit of streamed formats when the
+    /// caller names none.
     pub max_rows: usize,
     /// Time after which a running query is interrupted.
     pub timeout: Duration,
@@ -47,7 +63,7 @@ impl Default for EngineSettings {
         Self {
             memory_limit: "2GB".to_string(),
             threads: 2,
-            max_rows: 100_000,
+            max_rows: 10_000_000,
             timeout: Duration::from_secs(60),
             max_concurrent: 64,
         }
@@ -60,7 +76,7 @@ impl Default for EngineSettings {
 /// query on every check until the query deregisters, because DuckDB drops an interrupt that
 /// arrives before the query has started.
 struct Watchdog {
-    running: Mutex<HashMap<u64, (Instant, Arc<InterruptHandle>)>>,
+    running: Mutex<HashMap<u64, (Instant, Interrupter)>>,
     next_id: AtomicU64,
 }
 
@@ -76,14 +92,14 @@ impl Watchdog {
             .spawn(move || {
                 while let Some(watchdog) = weak.upgrade() {
                     let now = Instant::now();
-                    for (deadline, handle) in watchdog
+                    for (deadline, interrupter) in watchdog
                         .running
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .values()
                     {
                         if now >= *deadline {
-                            handle.interrupt();
+                            interrupter.interrupt();
                         }
                     }
                     drop(watchdog);
@@ -96,12 +112,14 @@ impl Watchdog {
         watchdog
     }
 
-    fn watch(&self, deadline: Instant, handle: Arc<InterruptHandle>) -> u64 {
+    /// Interrupts the connection of `interrupter` from `deadline` on, until [`Watchdog::forget`]
+    /// is called with the returned id; that must happen before the connection is dropped.
+    fn watch(&self, deadline: Instant, interrupter: Interrupter) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (deadline, handle));
+            .insert(id, (deadline, interrupter));
         id
     }
 
@@ -114,7 +132,7 @@ impl Watchdog {
 }
 
 /// The result of a query in the original JSON shape.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryResult {
     /// Column names, in order.
     pub columns: Vec<String>,
@@ -129,10 +147,19 @@ pub struct QueryResult {
 /// One DuckDB instance serving one publication.
 pub struct Snapshot {
     publication: Publication,
-    // Fields drop in order: the clones in the pool go before the connection that owns the
-    // database, as the duckdb crate requires.
-    pool: Mutex<Vec<Connection>>,
+    // Fields drop in order: pooled connections and the owning connection go before the
+    // database they belong to.
+    pool: Mutex<Vec<QueryConnection>>,
     owner: Mutex<Connection>,
+    database: Database,
+    scrubber: Scrubber,
+}
+
+/// The two connections a query uses: the `duckdb` crate's, for the parse-tree check, and a raw
+/// one that streams the result.
+struct QueryConnection {
+    check: Connection,
+    raw: RawConnection,
 }
 
 impl Snapshot {
@@ -147,21 +174,23 @@ impl Snapshot {
         policy: &RemotePolicy,
         secrets: &dyn SecretLookup,
     ) -> Result<Snapshot> {
-        let mut config = Config::default()
-            .access_mode(AccessMode::ReadOnly)
-            .and_then(|c| c.enable_autoload_extension(false))
-            .and_then(|c| c.with("autoinstall_known_extensions", "false"))
-            .and_then(|c| c.max_memory(&settings.memory_limit))
-            .and_then(|c| c.threads(settings.threads))
-            .and_then(|c| c.with("temp_directory", ""))
-            .map_err(|e| open_failed("configuring DuckDB", &e))?;
+        let scrubber = Scrubber::for_publication(&publication, policy);
+        let mut options = vec![
+            ("access_mode", "READ_ONLY".to_string()),
+            ("autoload_known_extensions", "false".to_string()),
+            ("autoinstall_known_extensions", "false".to_string()),
+            ("max_memory", settings.memory_limit.clone()),
+            ("threads", settings.threads.to_string()),
+            ("temp_directory", String::new()),
+        ];
         if let Some(dir) = &policy.extension_directory {
-            config = config
-                .with("extension_directory", dir.to_string_lossy())
-                .map_err(|e| open_failed("configuring DuckDB", &e))?;
+            options.push(("extension_directory", dir.to_string_lossy().into_owned()));
         }
-        let conn = Connection::open_with_flags(&publication.analytics_path, config)
-            .map_err(|e| open_failed("opening the analytics database", &e))?;
+        let database = Database::open(&publication.analytics_path, &options)
+            .map_err(|e| open_failed("opening the analytics database", &e.message, &scrubber))?;
+        let conn = database
+            .crate_connection()
+            .map_err(|e| open_failed("connecting", &e.to_string(), &scrubber))?;
 
         for (source, dir) in publication.attached_sources() {
             let attach = format!(
@@ -170,7 +199,7 @@ impl Snapshot {
                 quote_identifier(source)
             );
             conn.execute_batch(&attach)
-                .map_err(|e| open_failed("attaching an extract", &e))?;
+                .map_err(|e| open_failed("attaching an extract", &e.to_string(), &scrubber))?;
         }
         for attachment in &publication.attachments {
             if let Err(error) = remote::attach(&conn, attachment, policy, secrets) {
@@ -186,13 +215,20 @@ impl Snapshot {
             "SET allowed_directories = [{}]; SET enable_external_access = false; SET lock_configuration = true;",
             quote_literal(&root)
         );
-        conn.execute_batch(&sandbox)
-            .map_err(|e| open_failed("locking the query connection down", &e))?;
+        conn.execute_batch(&sandbox).map_err(|e| {
+            open_failed(
+                "locking the query connection down",
+                &e.to_string(),
+                &scrubber,
+            )
+        })?;
 
         Ok(Snapshot {
             publication,
             pool: Mutex::new(Vec::new()),
             owner: Mutex::new(conn),
+            database,
+            scrubber,
         })
     }
 
@@ -201,58 +237,300 @@ impl Snapshot {
         &self.publication
     }
 
-    fn checkout(&self) -> Result<Connection> {
+    fn checkout(&self) -> Result<QueryConnection> {
         if let Some(conn) = self.pool.lock().expect("pool lock").pop() {
             return Ok(conn);
         }
-        let owner = self.owner.lock().expect("owner lock");
-        owner
+        let check = self
+            .owner
+            .lock()
+            .expect("owner lock")
             .try_clone()
-            .map_err(|e| open_failed("opening a query connection", &e))
+            .map_err(|e| {
+                open_failed("opening a query connection", &e.to_string(), &self.scrubber)
+            })?;
+        let raw = self
+            .database
+            .connect()
+            .map_err(|e| open_failed("opening a query connection", &e.message, &self.scrubber))?;
+        Ok(QueryConnection { check, raw })
     }
 
-    fn checkin(&self, conn: Connection) {
+    fn checkin(&self, conn: QueryConnection) {
         let mut pool = self.pool.lock().expect("pool lock");
         if pool.len() < 64 {
             pool.push(conn);
         }
     }
 
-    /// Runs one read-only SELECT and returns at most `limit` rows.
+    /// Runs one read-only SELECT and returns at most `limit` rows, with no time limit.
     ///
     /// Fails with `query.not_select` for anything but a single SELECT statement and with
     /// `query.failed` when DuckDB rejects the query.
-    pub fn query(&self, sql: &str, limit: usize) -> Result<QueryResult> {
-        let conn = self.checkout()?;
-        let result = run_select(&conn, sql, limit, &Access::All);
-        self.checkin(conn);
-        result
+    pub fn query(self: &Arc<Self>, sql: &str, limit: usize) -> Result<QueryResult> {
+        self.start(sql, limit, &Access::All, None, None)?.collect()
     }
 
-    /// Runs [`Snapshot::query`] with the connection interrupted at `deadline` by `watchdog`.
-    fn query_until(
-        &self,
+    /// Checks `sql` against `access`, starts it and fetches its first rows, so that an error of
+    /// the query itself comes out here rather than in the middle of a stream.
+    fn start(
+        self: &Arc<Self>,
         sql: &str,
         limit: usize,
         access: &Access,
-        deadline: Instant,
-        watchdog: &Watchdog,
-    ) -> Result<QueryResult> {
-        let conn = self.checkout()?;
-        let watch = watchdog.watch(deadline, conn.interrupt_handle());
-        let result = run_select(&conn, sql, limit, access);
-        watchdog.forget(watch);
-        let timed_out = Instant::now() >= deadline;
-        self.checkin(conn);
-        match result {
-            Err(error) if timed_out && error.code == "query.failed" => Err(Error::new(
-                ErrorKind::Unavailable,
+        watch: Option<(Arc<Watchdog>, Instant)>,
+        slot: Option<Slot>,
+    ) -> Result<QueryStream> {
+        let mut conn = self.checkout()?;
+        let checked = ensure_single_select(&conn.check, sql).and_then(|tree| match access {
+            Access::All => Ok(()),
+            Access::Tables(visible) => {
+                crate::guard::check(&tree, &|name| visible.contains(name)).map_err(Error::from)
+            }
+        });
+        if let Err(error) = checked {
+            self.checkin(conn);
+            return Err(self.scrubber.error(error));
+        }
+        let deadline = watch.as_ref().map(|(_, deadline)| *deadline);
+        let watch = watch.map(|(watchdog, deadline)| {
+            let id = watchdog.watch(deadline, conn.raw.interrupter());
+            (watchdog, id)
+        });
+        let started = conn.raw.start(sql);
+        let mut stream = QueryStream {
+            raw: None,
+            conn: Some(conn),
+            snapshot: self.clone(),
+            watch,
+            deadline,
+            limit,
+            emitted: 0,
+            truncated: false,
+            pending: None,
+            done: false,
+            schema: SchemaRef::new(arrow::datatypes::Schema::empty()),
+            _slot: slot,
+        };
+        let raw = started.map_err(|e| stream.failed(e))?;
+        stream.schema = raw.schema();
+        stream.raw = Some(raw);
+        stream.pending = stream.fetch()?;
+        Ok(stream)
+    }
+}
+
+/// A query that has started and whose rows are read one batch at a time.
+///
+/// It holds its connection, its query slot and its place under the time limit until it is
+/// dropped, which returns the connection to the pool.
+pub struct QueryStream {
+    // Drop order: the DuckDB result goes before its connection is pooled again (see `Drop`).
+    raw: Option<RawStream>,
+    conn: Option<QueryConnection>,
+    snapshot: Arc<Snapshot>,
+    watch: Option<(Arc<Watchdog>, u64)>,
+    deadline: Option<Instant>,
+    limit: usize,
+    emitted: usize,
+    truncated: bool,
+    pending: Option<RecordBatch>,
+    done: bool,
+    schema: SchemaRef,
+    _slot: Option<Slot>,
+}
+
+impl QueryStream {
+    /// The result's columns and their Arrow types.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The column names, in order.
+    pub fn columns(&self) -> Vec<String> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// Rows handed out so far.
+    pub fn row_count(&self) -> usize {
+        self.emitted
+    }
+
+    /// Whether the row limit cut the result; known once the last batch was read.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The next batch of rows within the row limit, or `None` at the end.
+    ///
+    /// Fails with `query.timeout` when the time limit stops the query, `query.memory_limit`
+    /// when DuckDB runs out of its memory limit, and `query.failed` for any other error DuckDB
+    /// reports while producing rows.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if self.done {
+            return Ok(None);
+        }
+        let batch = match self.pending.take() {
+            Some(batch) => Some(batch),
+            None => self.fetch()?,
+        };
+        let Some(batch) = batch else {
+            self.finish();
+            return Ok(None);
+        };
+        let room = self.limit - self.emitted;
+        if room == 0 {
+            self.truncated = true;
+            self.finish();
+            return Ok(None);
+        }
+        if batch.num_rows() > room {
+            self.truncated = true;
+            self.emitted = self.limit;
+            self.finish();
+            return Ok(Some(batch.slice(0, room)));
+        }
+        self.emitted += batch.num_rows();
+        Ok(Some(batch))
+    }
+
+    /// Writes the whole result to `out` in `format` and returns how many rows went out.
+    ///
+    /// Fails as [`QueryStream::next_batch`] does, with `query.format_unsupported` when the format
+    /// cannot hold a column (see [`Format::check`]), and with `query.write_failed` when `out`
+    /// fails, for example because the client went away.
+    pub fn write_to<W: Write + Send>(mut self, format: Format, out: W) -> Result<(Written, W)> {
+        format.check(&self.schema)?;
+        let mut writer = ResultWriter::begin(format, &self.schema, out)?;
+        while let Some(batch) = self.next_batch()? {
+            writer.write(&batch)?;
+        }
+        let written = Written {
+            row_count: self.emitted,
+            truncated: self.truncated,
+        };
+        let out = writer.finish(&written)?;
+        Ok((written, out))
+    }
+
+    /// Reads the whole result into the original JSON shape.
+    pub fn collect(self) -> Result<QueryResult> {
+        let (_, bytes) = self.write_to(Format::Json, Vec::new())?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Internal,
+                "query.encode_failed",
+                format!("the JSON result does not parse back: {e}"),
+            )
+        })
+    }
+
+    fn fetch(&mut self) -> Result<Option<RecordBatch>> {
+        let Some(raw) = self.raw.as_mut() else {
+            return Ok(None);
+        };
+        match raw.next_batch() {
+            Ok(batch) => Ok(batch),
+            Err(error) => {
+                let error = self.failed(error);
+                self.finish();
+                Err(error)
+            }
+        }
+    }
+
+    /// Ends the query early or at its end: frees DuckDB's result and the time limit's watch.
+    fn finish(&mut self) {
+        self.done = true;
+        self.raw = None;
+        if let Some((watchdog, id)) = self.watch.take() {
+            watchdog.forget(id);
+        }
+    }
+
+    /// Turns DuckDB's error into ours: the time limit and the memory limit get their own codes.
+    fn failed(&self, error: RawError) -> Error {
+        let timed_out = self.deadline.is_some_and(|d| Instant::now() >= d);
+        let error = match error.class {
+            ErrorClass::Interrupted if timed_out => Error::new(
+                ErrorKind::LimitExceeded,
                 "query.timeout",
                 "the query ran longer than the time limit and was stopped",
             )
-            .with_hint("Add filters or aggregate, ask for fewer rows, or download the table and query it locally.")),
-            other => other,
+            .with_hint("Add filters or aggregate, ask for fewer rows, or download the table and query it locally."),
+            ErrorClass::OutOfMemory => Error::new(
+                ErrorKind::LimitExceeded,
+                "query.memory_limit",
+                format!("the query needed more memory than the server allows: {}", error.message),
+            )
+            .with_hint("Aggregate or filter earlier, select fewer columns, or ask for fewer rows; large sorts and joins need the most memory."),
+            _ => Error::new(ErrorKind::InvalidQuery, "query.failed", error.message).with_hint(
+                "Fix the SQL; GET /api/catalog/tables lists the tables and their columns.",
+            ),
+        };
+        self.snapshot.scrubber.error(error)
+    }
+}
+
+impl Drop for QueryStream {
+    fn drop(&mut self) {
+        self.finish();
+        if let Some(conn) = self.conn.take() {
+            self.snapshot.checkin(conn);
         }
+    }
+}
+
+/// Replaces the server's own paths in messages with placeholders, so that errors name the
+/// data folder without telling where it is.
+struct Scrubber {
+    replacements: Vec<(String, &'static str)>,
+}
+
+impl Scrubber {
+    fn for_publication(publication: &Publication, policy: &RemotePolicy) -> Scrubber {
+        let mut replacements = Vec::new();
+        let mut add = |path: &Path, placeholder: &'static str| {
+            for variant in [Some(path.to_path_buf()), path.canonicalize().ok()]
+                .into_iter()
+                .flatten()
+            {
+                let text = variant.to_string_lossy().trim_end_matches('/').to_string();
+                if text.len() > 1 {
+                    replacements.push((text, placeholder));
+                }
+            }
+        };
+        if let Some(data_dir) = publication.extracts_root.parent() {
+            add(data_dir, "<data>");
+        }
+        add(&publication.extracts_root, "<data>/extracts");
+        if let Some(dir) = &policy.extension_directory {
+            add(dir, "<extensions>");
+        }
+        // Longer paths first, so that a folder inside another is replaced whole.
+        replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        replacements.dedup();
+        Scrubber { replacements }
+    }
+
+    fn text(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for (path, placeholder) in &self.replacements {
+            if text.contains(path.as_str()) {
+                text = text.replace(path.as_str(), placeholder);
+            }
+        }
+        text
+    }
+
+    fn error(&self, mut error: Error) -> Error {
+        error.message = self.text(&error.message);
+        error
     }
 }
 
@@ -264,35 +542,6 @@ pub enum Access {
     /// Only these published tables (lowercase names), checked on DuckDB's parse tree before the
     /// query runs.
     Tables(HashSet<String>),
-}
-
-fn run_select(conn: &Connection, sql: &str, limit: usize, access: &Access) -> Result<QueryResult> {
-    let tree = ensure_single_select(conn, sql)?;
-    if let Access::Tables(visible) = access {
-        crate::guard::check(&tree, &|name| visible.contains(name))?;
-    }
-    let mut stmt = conn.prepare(sql).map_err(query_failed)?;
-    let mut rows = stmt.query([]).map_err(query_failed)?;
-    let columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
-    let mut out = Vec::new();
-    let mut truncated = false;
-    while let Some(row) = rows.next().map_err(query_failed)? {
-        if out.len() == limit {
-            truncated = true;
-            break;
-        }
-        let values = (0..columns.len())
-            .map(|i| row.get::<_, Value>(i).map(|v| to_json(&v)))
-            .collect::<duckdb::Result<Vec<_>>>()
-            .map_err(query_failed)?;
-        out.push(values);
-    }
-    Ok(QueryResult {
-        columns,
-        row_count: out.len(),
-        rows: out,
-        truncated,
-    })
 }
 
 /// Rejects anything but one SELECT statement, using DuckDB's parser, and returns the parse tree
@@ -444,13 +693,13 @@ pub struct QueryEngine {
     current: RwLock<Option<Arc<Snapshot>>>,
     retired: Mutex<Vec<Weak<Snapshot>>>,
     watchdog: Arc<Watchdog>,
-    active: AtomicUsize,
+    active: Arc<AtomicUsize>,
 }
 
 /// Releases a query slot when dropped.
-struct Slot<'a>(&'a AtomicUsize);
+struct Slot(Arc<AtomicUsize>);
 
-impl Drop for Slot<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -470,7 +719,7 @@ impl QueryEngine {
             current: RwLock::new(None),
             retired: Mutex::new(Vec::new()),
             watchdog: Watchdog::start(),
-            active: AtomicUsize::new(0),
+            active: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -515,14 +764,24 @@ impl QueryEngine {
         self.query_as(sql, limit, &Access::All)
     }
 
-    /// Runs one read-only SELECT on the current snapshot, reading only what `access` allows.
+    /// Runs one read-only SELECT on the current snapshot, reading only what `access` allows,
+    /// and collects at most `limit` rows.
+    ///
+    /// Fails as [`QueryEngine::start`] and [`QueryStream::next_batch`] do.
+    pub fn query_as(&self, sql: &str, limit: usize, access: &Access) -> Result<QueryResult> {
+        self.start(sql, limit, access)?.collect()
+    }
+
+    /// Starts one read-only SELECT on the current snapshot, reading only what `access` allows;
+    /// the stream hands out at most `limit` rows.
     ///
     /// Fails with `query.not_ready` before the first publication, `query.limit_too_large` when
     /// `limit` exceeds the configured maximum, `query.busy` when the server runs its maximum of
-    /// queries, `query.timeout` when the time limit stops it, `query.table_denied` (and the other
-    /// codes of [`crate::guard`]) when it reads what `access` forbids, and as [`Snapshot::query`]
-    /// does.
-    pub fn query_as(&self, sql: &str, limit: usize, access: &Access) -> Result<QueryResult> {
+    /// queries, `query.not_select` or `query.syntax` for anything but one SELECT,
+    /// `query.table_denied` (and the other codes of [`crate::guard`]) when it reads what `access`
+    /// forbids, `query.failed` when DuckDB rejects it, and `query.timeout` or
+    /// `query.memory_limit` when a limit stops it before its first rows.
+    pub fn start(&self, sql: &str, limit: usize, access: &Access) -> Result<QueryStream> {
         if limit > self.settings.max_rows {
             return Err(Error::invalid(
                 "query.limit_too_large",
@@ -541,15 +800,21 @@ impl QueryEngine {
             )
             .with_hint("Run a sync (POST /api/sync/trigger or `agnes sync`) and try again.")
         })?;
-        let _slot = self.acquire_slot()?;
+        let slot = self.acquire_slot()?;
         let deadline = Instant::now() + self.settings.timeout;
-        snapshot.query_until(sql, limit, access, deadline, &self.watchdog)
+        snapshot.start(
+            sql,
+            limit,
+            access,
+            Some((self.watchdog.clone(), deadline)),
+            Some(slot),
+        )
     }
 
     /// Takes one of the `max_concurrent` query slots, or fails with `query.busy`.
-    fn acquire_slot(&self) -> Result<Slot<'_>> {
+    fn acquire_slot(&self) -> Result<Slot> {
         let taken = self.active.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(&self.active);
+        let slot = Slot(self.active.clone());
         if taken >= self.settings.max_concurrent {
             return Err(Error::new(
                 ErrorKind::Busy {
@@ -588,8 +853,8 @@ impl QueryEngine {
     }
 }
 
-fn open_failed(step: &str, error: &duckdb::Error) -> Error {
-    Error::new(ErrorKind::Unavailable, "query.open_failed", format!("DuckDB failed while {step}: {error}"))
+fn open_failed(step: &str, message: &str, scrubber: &Scrubber) -> Error {
+    Error::new(ErrorKind::Unavailable, "query.open_failed", format!("DuckDB failed while {step}: {}", scrubber.text(message)))
         .with_hint("Run a sync to rebuild the analytics database; GET /api/health/detailed shows which source is broken.")
 }
 
