@@ -39,6 +39,8 @@ pub enum ErrorKind {
         /// Time after which a retry is likely to be accepted.
         retry_after: Duration,
     },
+    /// The client accepts no representation the server can send (HTTP 406).
+    NotAcceptable,
     /// The request is valid but exceeds a limit of the server, such as a query's time or
     /// memory limit (HTTP 422).
     LimitExceeded,

@@ -52,6 +52,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::SetupRequired | ErrorKind::Unavailable | ErrorKind::Busy { .. } => {

@@ -14,6 +14,7 @@ pub mod extract;
 mod middleware;
 pub mod routes;
 mod server;
+pub mod stream;
 
 use std::sync::Arc;
 

@@ -513,7 +513,7 @@ impl Scrubber {
             add(dir, "<extensions>");
         }
         // Longer paths first, so that a folder inside another is replaced whole.
-        replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        replacements.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
         replacements.dedup();
         Scrubber { replacements }
     }
@@ -792,6 +792,17 @@ impl QueryEngine {
             )
             .with_hint("Ask for fewer rows, or download the table as Parquet."));
         }
+        self.start_unchecked(sql, limit, access)
+    }
+
+    /// Starts one read-only SELECT that hands out every row, for exports of whole tables.
+    ///
+    /// Fails as [`QueryEngine::start`] does, except that there is no row limit.
+    pub fn start_export(&self, sql: &str, access: &Access) -> Result<QueryStream> {
+        self.start_unchecked(sql, usize::MAX, access)
+    }
+
+    fn start_unchecked(&self, sql: &str, limit: usize, access: &Access) -> Result<QueryStream> {
         let snapshot = self.snapshot().ok_or_else(|| {
             Error::new(
                 ErrorKind::Unavailable,

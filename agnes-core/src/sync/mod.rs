@@ -16,7 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use contract_spec::QueryMode;
+use contract_spec::identifier::quote_identifier;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 pub use job::{Job, JobStatus, Progress, SourceRun, TableRun};
 
@@ -524,6 +527,76 @@ impl DataPlane {
     ) -> Result<QueryStream> {
         let access = self.access(principal)?;
         self.engine.start(sql, limit, &access)
+    }
+
+    /// Starts reading every row of the published table `table` for `principal`, and returns the
+    /// stream with the table's version tag: the same tag means the same rows. Remote tables,
+    /// which read their source live, have no tag.
+    ///
+    /// Fails as [`DataPlane::download_version`] and [`QueryEngine::start_export`] do.
+    pub fn start_download(
+        &self,
+        principal: &Principal,
+        table: &str,
+    ) -> Result<(QueryStream, Option<String>)> {
+        let (name, tag) = self.download_version(principal, table)?;
+        let access = self.access(principal)?;
+        let sql = format!("SELECT * FROM {}", quote_identifier(&name));
+        Ok((self.engine.start_export(&sql, &access)?, tag))
+    }
+
+    /// The exact name of the published table `table` that `principal` may download, and its
+    /// version tag (see [`DataPlane::start_download`]).
+    ///
+    /// Fails with `data.download_forbidden` for viewers, who query but do not download, and with
+    /// `data.table_not_found` when no such table is published or `principal` may not read it
+    /// (the two look the same).
+    pub fn download_version(
+        &self,
+        principal: &Principal,
+        table: &str,
+    ) -> Result<(String, Option<String>)> {
+        if principal.role == Role::Viewer {
+            return Err(Error::forbidden(
+                "data.download_forbidden",
+                "viewers may query tables but not download them",
+            )
+            .with_hint("Query with POST /api/query, or ask an admin for the analyst role."));
+        }
+        let not_found = || {
+            Error::not_found(
+                "data.table_not_found",
+                format!("no published table {table:?} that you may read"),
+            )
+            .with_hint(
+                "GET /api/catalog/tables (or `agnes catalog`) lists the tables you can read.",
+            )
+        };
+        let publication = self.publication().ok_or_else(not_found)?;
+        let published = publication.table(table).ok_or_else(not_found)?;
+        let visible = self.visible_tables(principal)?;
+        if visible.is_some_and(|v| !v.contains(&published.name.to_lowercase())) {
+            return Err(not_found());
+        }
+        let tag = match published.query_mode {
+            QueryMode::Remote => None,
+            QueryMode::Local | QueryMode::Materialized => publication
+                .attached_sources()
+                .find(|(source, _)| *source == published.source)
+                .map(|(_, dir)| {
+                    let mut hasher = Sha256::new();
+                    for part in [
+                        dir.to_string_lossy().as_ref(),
+                        published.name.as_str(),
+                        published.extracted_at.as_deref().unwrap_or_default(),
+                    ] {
+                        hasher.update(part.as_bytes());
+                        hasher.update([0]);
+                    }
+                    hex::encode(&hasher.finalize()[..16])
+                }),
+        };
+        Ok((published.name.clone(), tag))
     }
 
     /// What `principal` may read: everything, or the published tables visible to them.

@@ -241,3 +241,59 @@ fn analyst_reads_only_granted_tables() {
         "admins read everything"
     );
 }
+
+#[test]
+fn memory_limit_has_its_own_code() {
+    let harness = published();
+    let engine = agnes_core::query::QueryEngine::new(
+        agnes_core::query::EngineSettings {
+            memory_limit: "32MB".to_string(),
+            threads: 1,
+            ..Default::default()
+        },
+        agnes_core::remote::RemotePolicy::default(),
+        std::sync::Arc::new(agnes_core::remote::EnvSecrets),
+    );
+    engine
+        .install(harness.plane.publication().unwrap())
+        .unwrap();
+
+    // A sort of about 400 MB cannot spill, because query snapshots have no temp directory.
+    let error = engine
+        .query(
+            "SELECT i, repeat('x', 100) || i AS pad FROM range(4000000) t(i) ORDER BY pad DESC",
+            10,
+        )
+        .unwrap_err();
+    assert_eq!(error.code, "query.memory_limit", "{error:?}");
+    assert!(error.hint.is_some());
+
+    let result = engine.query("SELECT count(*) FROM people", 10).unwrap();
+    assert_eq!(result.rows[0][0], serde_json::json!(3));
+}
+
+#[test]
+fn stream_reports_truncation_and_limits_rows() {
+    let harness = published();
+    let mut stream = harness
+        .plane
+        .start_query(&admin(), "SELECT * FROM range(10000) t(i)", 2500)
+        .unwrap();
+    assert_eq!(stream.columns(), vec!["i".to_string()]);
+    let mut rows = 0;
+    while let Some(batch) = stream.next_batch().unwrap() {
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows, 2500);
+    assert_eq!(stream.row_count(), 2500);
+    assert!(stream.truncated());
+
+    for (limit, truncated) in [(3, false), (2, true), (0, true)] {
+        let result = harness
+            .plane
+            .query(&admin(), "SELECT id FROM people ORDER BY id", limit)
+            .unwrap();
+        assert_eq!(result.row_count, limit.min(3), "limit {limit}");
+        assert_eq!(result.truncated, truncated, "limit {limit}");
+    }
+}

@@ -7,15 +7,18 @@ use agnes_core::sync::{CatalogTable, DiscoverResult, Job, SyncStatus};
 use agnes_core::{Error, ErrorKind};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contract_spec::QueryMode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use agnes_core::query::Format;
+
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, Caller, Json};
+use crate::stream;
 
 /// The request of `POST /api/admin/configure`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -165,16 +168,16 @@ pub struct CatalogList {
 pub struct QueryRequest {
     /// One SELECT statement.
     pub sql: String,
-    /// Maximum rows to return; 1000 by default.
-    #[serde(default = "default_limit")]
-    pub limit: usize,
+    /// Maximum rows to return: 1000 by default for `json`, the server's maximum for the other
+    /// formats.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// `json` (the default), `ndjson`, `csv`, `arrow` or `parquet`; overrides `Accept`.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
-fn default_limit() -> usize {
-    1000
-}
-
-/// The response of `POST /api/query`.
+/// The JSON response of `POST /api/query`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueryResponse {
     /// Column names.
@@ -187,6 +190,9 @@ pub struct QueryResponse {
     /// Whether the limit cut the result.
     pub truncated: bool,
 }
+
+/// Rows a JSON query returns when the request names no limit, as in the original.
+const DEFAULT_JSON_LIMIT: usize = 1000;
 
 fn source_config(request: &ConfigureRequest) -> Result<(String, SourceConfig), Error> {
     match request.data_source.as_str() {
@@ -608,30 +614,130 @@ pub async fn catalog(
     }))
 }
 
-/// Runs one read-only SELECT over the published tables.
+/// Runs one read-only SELECT over the published tables and streams the result.
+///
+/// The format is the request's `format` field, else the `Accept` header, else JSON.
 #[utoipa::path(post, path = "/api/query", tag = "query",
     security(("bearer" = [])),
     request_body = QueryRequest,
     responses(
-        (status = 200, description = "Result rows", body = QueryResponse),
+        (status = 200, description = "The result rows, streamed", content(
+            (QueryResponse = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+            (Vec<u8> = "application/vnd.apache.arrow.stream"),
+            (Vec<u8> = "application/vnd.apache.parquet"),
+        )),
         (status = 400, description = "Not a single SELECT, or DuckDB rejected it", body = ErrorBody),
         (status = 403, description = "The query reads tables the caller may not read", body = ErrorBody),
+        (status = 406, description = "The Accept header names no format the server sends", body = ErrorBody),
+        (status = 422, description = "Unknown format, limit too large, or the time or memory limit stopped the query", body = ErrorBody),
+        (status = 503, description = "The server runs its maximum of queries; retry after Retry-After", body = ErrorBody),
     ))]
 pub async fn query(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    headers: HeaderMap,
     Json(request): Json<QueryRequest>,
-) -> Result<Json<QueryResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    let format = requested_format(request.format.as_deref(), &headers)?;
+    let limit = request.limit.unwrap_or(match format {
+        Format::Json => DEFAULT_JSON_LIMIT,
+        _ => state.plane().engine().settings().max_rows,
+    });
+    let mut extra = HeaderMap::new();
+    extra.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    stream::respond(&state, format, extra, move |plane| {
+        plane.start_query(&caller, &request.sql, limit)
+    })
+    .await
+}
+
+/// The format a request asks for: its `format` field, else its `Accept` header, else JSON.
+fn requested_format(field: Option<&str>, headers: &HeaderMap) -> Result<Format, Error> {
+    if let Some(name) = field {
+        return Format::parse(name);
+    }
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return Ok(Format::Json);
+    };
+    let accept = accept.to_str().unwrap_or_default();
+    Format::from_accept(accept).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotAcceptable,
+            "query.not_acceptable",
+            format!("Accept: {accept} names no format this server sends"),
+        )
+        .with_hint("Accept application/json, application/x-ndjson, text/csv, application/vnd.apache.arrow.stream or application/vnd.apache.parquet, or send a format field.")
+    })
+}
+
+/// Serves a published table as a Parquet file, with an `ETag` that changes when its data does.
+#[utoipa::path(get, path = "/api/data/{table}/download", tag = "query",
+    security(("bearer" = [])),
+    params(("table" = String, Path, description = "Published table name")),
+    responses(
+        (status = 200, description = "The whole table as Parquet, streamed", content_type = "application/vnd.apache.parquet", body = Vec<u8>),
+        (status = 304, description = "The table is unchanged since the ETag in If-None-Match"),
+        (status = 403, description = "Viewers may not download", body = ErrorBody),
+        (status = 404, description = "No such table, or the caller may not read it", body = ErrorBody),
+    ))]
+pub async fn download(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(table): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let plane = state.plane().clone();
-    let result = state
-        .blocking(move |_| plane.query(&caller, &request.sql, request.limit))
+    let lookup = (caller.clone(), table.clone());
+    let (name, tag) = state
+        .blocking(move |_| plane.download_version(&lookup.0, &lookup.1))
         .await?;
-    Ok(Json(QueryResponse {
-        columns: result.columns,
-        rows: result.rows,
-        row_count: result.row_count,
-        truncated: result.truncated,
-    }))
+    let etag = tag.map(|tag| format!("\"{tag}\""));
+    if let Some(etag) = &etag {
+        let unchanged = headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().trim_start_matches("W/"))
+            .any(|v| v == "*" || v == etag);
+        if unchanged {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            response
+                .headers_mut()
+                .insert(header::ETAG, header_value(etag)?);
+            return Ok(response);
+        }
+    }
+    let mut extra = HeaderMap::new();
+    extra.insert(
+        header::CONTENT_DISPOSITION,
+        header_value(&format!("attachment; filename=\"{name}.parquet\""))?,
+    );
+    match &etag {
+        Some(etag) => {
+            extra.insert(header::ETAG, header_value(etag)?);
+            extra.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache"),
+            );
+        }
+        None => {
+            extra.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    stream::respond(&state, Format::Parquet, extra, move |plane| {
+        plane
+            .start_download(&caller, &name)
+            .map(|(stream, _)| stream)
+    })
+    .await
+}
+
+fn header_value(text: &str) -> Result<HeaderValue, Error> {
+    HeaderValue::from_str(text)
+        .map_err(|_| Error::internal(format!("{text:?} is not a valid header value")))
 }
 
 #[cfg(test)]

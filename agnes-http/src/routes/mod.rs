@@ -51,6 +51,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/sync/jobs/{id}"),
     ("GET", "/api/catalog/tables"),
     ("POST", "/api/query"),
+    ("GET", "/api/data/{table}/download"),
 ];
 
 /// Paths that work before the first admin exists.
@@ -113,6 +114,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(data::job))
         .routes(routes!(data::catalog))
         .routes(routes!(data::query))
+        .routes(routes!(data::download))
 }
 
 /// Returns the OpenAPI 3 document of every route, built from the handlers' annotations.
