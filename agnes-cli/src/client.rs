@@ -13,7 +13,7 @@ pub struct ClientError {
 }
 
 impl ClientError {
-    fn new(message: impl Into<String>, hint: Option<String>) -> Self {
+    pub fn new(message: impl Into<String>, hint: Option<String>) -> Self {
         Self {
             message: message.into(),
             hint,
@@ -134,5 +134,69 @@ impl Client {
             format!("{message} (HTTP {}, {code})", status.as_u16()),
             error["hint"].as_str().map(str::to_string),
         ))
+    }
+
+    /// Sends a request and copies the body of a 2xx response to `out` as it arrives; returns
+    /// the bytes written and the response headers.
+    ///
+    /// Fails with the server's error message and hint for any other status, and when the
+    /// transfer breaks off (the server aborts a result that fails half-way).
+    pub async fn stream_to(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+        out: &mut dyn std::io::Write,
+    ) -> Result<(u64, reqwest::header::HeaderMap), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let mut response = request.send().await.map_err(|e| {
+            ClientError::new(
+                format!("{method} {url} failed: {e}"),
+                Some(
+                    "Check that the server runs and --server (or AGNES_SERVER) points to it."
+                        .to_string(),
+                ),
+            )
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let error = &json["error"];
+            let message = error["message"].as_str().unwrap_or(text.as_str());
+            let code = error["code"].as_str().unwrap_or("unknown");
+            return Err(ClientError::new(
+                format!("{message} (HTTP {}, {code})", status.as_u16()),
+                error["hint"].as_str().map(str::to_string),
+            ));
+        }
+        let headers = response.headers().clone();
+        let mut written = 0u64;
+        loop {
+            let chunk = response.chunk().await.map_err(|e| {
+                ClientError::new(
+                    format!("the result of {method} {url} broke off after {written} bytes: {e}"),
+                    Some("The query failed while it was sent; run it again, or with a smaller limit, to see the error.".to_string()),
+                )
+            })?;
+            let Some(chunk) = chunk else { break };
+            out.write_all(&chunk)
+                .map_err(|e| ClientError::new(format!("cannot write the result: {e}"), None))?;
+            written += chunk.len() as u64;
+        }
+        out.flush()
+            .map_err(|e| ClientError::new(format!("cannot write the result: {e}"), None))?;
+        Ok((written, headers))
     }
 }

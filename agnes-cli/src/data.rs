@@ -2,6 +2,7 @@
 //! and queries.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -161,8 +162,27 @@ pub enum OutputFormat {
     Table,
     /// Comma-separated values with a header row.
     Csv,
-    /// The server's JSON.
+    /// The server's JSON: `{"columns", "rows", "row_count", "truncated"}`.
     Json,
+    /// One JSON object per row and line.
+    Ndjson,
+    /// An Arrow IPC stream (binary; use --output).
+    Arrow,
+    /// A Parquet file (binary; use --output).
+    Parquet,
+}
+
+impl OutputFormat {
+    fn server_name(self) -> Option<&'static str> {
+        match self {
+            OutputFormat::Table => None,
+            OutputFormat::Csv => Some("csv"),
+            OutputFormat::Json => Some("json"),
+            OutputFormat::Ndjson => Some("ndjson"),
+            OutputFormat::Arrow => Some("arrow"),
+            OutputFormat::Parquet => Some("parquet"),
+        }
+    }
 }
 
 /// `agnes query`.
@@ -172,12 +192,28 @@ pub struct QueryArgs {
     server: ServerArgs,
     /// One SELECT statement.
     sql: String,
-    /// Maximum rows to return.
-    #[arg(long, default_value_t = 1000)]
-    limit: usize,
-    /// Output format.
+    /// Maximum rows to return (default: 1000 for table and json, the server's maximum for the
+    /// other formats).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output format; every format but `table` is the server's own, streamed as it arrives.
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
+    /// Write the result to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+/// `agnes download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Published table name.
+    table: String,
+    /// File to write; `<table>.parquet` in the current folder by default.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
@@ -455,7 +491,29 @@ pub fn run_catalog(args: CatalogArgs) -> ExitCode {
 
 /// Runs `agnes query`.
 pub fn run_query(args: QueryArgs) -> ExitCode {
-    let body = json!({"sql": args.sql, "limit": args.limit});
+    if let Some(format) = args.format.server_name() {
+        let mut body = json!({"sql": args.sql, "format": format});
+        if let Some(limit) = args.limit {
+            body["limit"] = json!(limit);
+        }
+        let binary = matches!(args.format, OutputFormat::Arrow | OutputFormat::Parquet);
+        if binary && args.output.is_none() && std::io::stdout().is_terminal() {
+            return finish(Err(ClientError::new(
+                format!("{format} is binary and standard output is a terminal"),
+                Some("Add --output FILE, or pipe the output to a file or program.".to_string()),
+            )));
+        }
+        return finish(
+            stream_result(
+                &args.server,
+                "/api/query",
+                Some(&body),
+                args.output.as_deref(),
+            )
+            .map(|_| None),
+        );
+    }
+    let body = json!({"sql": args.sql, "limit": args.limit.unwrap_or(1000)});
     let outcome = runtime().and_then(|rt| {
         rt.block_on(async {
             args.server
@@ -484,40 +542,82 @@ pub fn run_query(args: QueryArgs) -> ExitCode {
                 .collect()
         })
         .unwrap_or_default();
-    match args.format {
-        OutputFormat::Json => return finish(Ok(Some(result))),
-        OutputFormat::Csv => {
-            println!(
-                "{}",
-                columns
-                    .iter()
-                    .map(|c| csv_field(c))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            for row in &rows {
-                println!(
-                    "{}",
-                    row.iter()
-                        .map(|c| csv_field(c))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
+    let headers: Vec<&str> = columns.iter().map(String::as_str).collect();
+    print_table(&headers, &rows);
+    let count = result["row_count"].as_u64().unwrap_or(0);
+    let more = if result["truncated"] == true {
+        " (truncated; raise --limit)"
+    } else {
+        ""
+    };
+    eprintln!("{count} rows{more}");
+    ExitCode::SUCCESS
+}
+
+/// Runs `agnes download`: streams a table as Parquet to a file.
+pub fn run_download(args: DownloadArgs) -> ExitCode {
+    let output = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("{}.parquet", args.table)));
+    let path = format!("/api/data/{}/download", args.table);
+    finish(stream_result(&args.server, &path, None, Some(&output)).map(|_| None))
+}
+
+/// Streams a response body to `output` (or standard output) and reports its size on stderr.
+/// A file is written beside its final name and renamed at the end, so a failed transfer leaves
+/// no partial file.
+fn stream_result(
+    server: &ServerArgs,
+    path: &str,
+    body: Option<&Value>,
+    output: Option<&std::path::Path>,
+) -> Result<(), ClientError> {
+    let method = if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    };
+    let rt = runtime()?;
+    let client = server.client(Duration::from_secs(3600))?;
+    match output {
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            rt.block_on(client.stream_to(method, path, body, &[], &mut out))?;
+            Ok(())
+        }
+        Some(output) => {
+            let name = output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let partial = output.with_file_name(format!(".{name}.partial"));
+            let cannot = |e: std::io::Error| {
+                ClientError::new(format!("cannot write {}: {e}", partial.display()), None)
+            };
+            let mut file =
+                std::io::BufWriter::new(std::fs::File::create(&partial).map_err(cannot)?);
+            let streamed = rt.block_on(client.stream_to(method, path, body, &[], &mut file));
+            drop(file);
+            match streamed {
+                Ok((bytes, headers)) => {
+                    std::fs::rename(&partial, output).map_err(cannot)?;
+                    let rows = headers.get("agnes-row-count").and_then(|v| v.to_str().ok());
+                    match rows {
+                        Some(rows) => {
+                            eprintln!("wrote {} ({bytes} bytes, {rows} rows)", output.display())
+                        }
+                        None => eprintln!("wrote {} ({bytes} bytes)", output.display()),
+                    }
+                    Ok(())
+                }
+                Err(error) => {
+                    let _ = std::fs::remove_file(&partial);
+                    Err(error)
+                }
             }
         }
-        OutputFormat::Table => {
-            let headers: Vec<&str> = columns.iter().map(String::as_str).collect();
-            print_table(&headers, &rows);
-            let count = result["row_count"].as_u64().unwrap_or(0);
-            let more = if result["truncated"] == true {
-                " (truncated; raise --limit)"
-            } else {
-                ""
-            };
-            eprintln!("{count} rows{more}");
-        }
     }
-    ExitCode::SUCCESS
 }
 
 /// Renders a JSON value as a cell: strings bare, NULL empty, others as JSON.
@@ -526,14 +626,6 @@ fn text(value: &Value) -> String {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    }
-}
-
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_string()
     }
 }
 
@@ -582,13 +674,6 @@ impl ServerArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quotes_when_needed() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-    }
 
     #[test]
     fn cells_render_json() {

@@ -37,6 +37,8 @@ enum Command {
     Catalog(data::CatalogArgs),
     /// Run one read-only SELECT on a running server.
     Query(data::QueryArgs),
+    /// Download a published table as a Parquet file.
+    Download(data::DownloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,5 +51,6 @@ fn main() -> ExitCode {
         Command::Sync(args) => data::run_sync(args),
         Command::Catalog(args) => data::run_catalog(args),
         Command::Query(args) => data::run_query(args),
+        Command::Download(args) => data::run_download(args),
     }
 }

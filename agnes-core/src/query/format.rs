@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{Field, FieldRef, SchemaRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
 use arrow::json::writer::{EncoderOptions, make_encoder};
 use parquet::arrow::ArrowWriter;
@@ -215,12 +215,11 @@ impl<W: Write + Send> ResultWriter<W> {
     /// Writes one batch of rows.
     pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         match self {
-            ResultWriter::Json { out, rows } => {
-                write_json_rows(out, batch, rows)?;
-                Ok(())
+            ResultWriter::Json { out, rows } => write_json_rows(out, &as_text_ready(batch)?, rows),
+            ResultWriter::Ndjson(writer) => {
+                writer.write(&as_text_ready(batch)?).map_err(arrow_failed)
             }
-            ResultWriter::Ndjson(writer) => writer.write(batch).map_err(arrow_failed),
-            ResultWriter::Csv(writer) => writer.write(batch).map_err(arrow_failed),
+            ResultWriter::Csv(writer) => writer.write(&as_text_ready(batch)?).map_err(arrow_failed),
             ResultWriter::Arrow(writer) => writer.write(batch).map_err(arrow_failed),
             ResultWriter::Parquet(writer) => writer.write(batch).map_err(encode_failed),
         }
@@ -251,6 +250,42 @@ impl<W: Write + Send> ResultWriter<W> {
             ResultWriter::Parquet(writer) => writer.into_inner().map_err(encode_failed),
         }
     }
+}
+
+/// Returns `batch` with UTC time stamps labelled `+00:00`: DuckDB without ICU reports UTC, and the
+/// text writers format only offsets, not zone names, without a time zone database.
+fn as_text_ready(batch: &RecordBatch) -> Result<RecordBatch> {
+    let named_utc = |data_type: &DataType| matches!(data_type, DataType::Timestamp(_, Some(zone)) if zone.as_ref() != "+00:00");
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| named_utc(f.data_type()))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match field.data_type() {
+            DataType::Timestamp(unit, Some(zone)) if named_utc(field.data_type()) => {
+                if !matches!(zone.as_ref(), "UTC" | "Etc/UTC" | "GMT" | "Z") {
+                    return Err(encode_failed(format!(
+                        "column {:?} is in time zone {zone}, which the text formats cannot show",
+                        field.name()
+                    )));
+                }
+                let data_type = DataType::Timestamp(*unit, Some("+00:00".into()));
+                columns.push(arrow::compute::cast(column, &data_type).map_err(encode_failed)?);
+                fields.push(field.as_ref().clone().with_data_type(data_type));
+            }
+            _ => {
+                columns.push(column.clone());
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(encode_failed)
 }
 
 /// Appends `batch` to the JSON `rows` array: each row an array of values in column order.

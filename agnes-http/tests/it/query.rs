@@ -283,6 +283,31 @@ async fn formats_are_negotiated_with_clear_errors() {
         "one,two\n1,\"a,b\"\n"
     );
 
+    // Time stamps with a zone come out in UTC with an offset, in every text format.
+    let sql = "SELECT TIMESTAMPTZ '2013-01-01 05:00:00+02' AS at";
+    let (status, _, body) =
+        query_raw(&server, &admin, json!({"sql": sql, "format": "csv"}), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        String::from_utf8(body.to_vec()).unwrap(),
+        "at\n2013-01-01T03:00:00Z\n"
+    );
+    let (_, _, body) = query_raw(&server, &admin, json!({"sql": sql}), None).await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["rows"], json!([["2013-01-01T03:00:00Z"]]));
+    let (_, _, body) = query_raw(
+        &server,
+        &admin,
+        json!({"sql": sql, "format": "arrow"}),
+        None,
+    )
+    .await;
+    let batch = read_arrow(&body);
+    assert_eq!(
+        batch.schema().field(0).data_type().to_string(),
+        "Timestamp(µs, \"UTC\")"
+    );
+
     let (status, _, body) = query_raw(
         &server,
         &admin,
