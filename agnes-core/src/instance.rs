@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::auth::cache::AuthCache;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::rate_limit::{RateLimiter, RateLimits};
 use crate::auth::users;
@@ -124,6 +125,7 @@ pub struct Instance {
     jwt_keys: JwtKeys,
     secret_source: SecretSource,
     rate_limiter: RateLimiter,
+    auth_cache: AuthCache,
     setup_required: AtomicBool,
     opened_at: Instant,
 }
@@ -157,6 +159,7 @@ impl Instance {
 
         Ok(Self {
             rate_limiter: RateLimiter::new(settings.rate_limits),
+            auth_cache: AuthCache::default(),
             jwt_keys: JwtKeys::new(&secret),
             secret_source: secret.source(),
             setup_required: AtomicBool::new(setup_required),
@@ -180,6 +183,11 @@ impl Instance {
     /// Returns the state database.
     pub fn state(&self) -> &StateDb {
         &self.state
+    }
+
+    /// Returns the memory of recently verified tokens.
+    pub(crate) fn auth_cache(&self) -> &AuthCache {
+        &self.auth_cache
     }
 
     /// Returns where the signing key came from.

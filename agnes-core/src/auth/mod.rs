@@ -9,6 +9,7 @@
 //! - [`users`] is the admin's user management.
 //! - [`rate_limit`] limits login and bootstrap attempts per client address.
 
+pub mod cache;
 pub mod jwt;
 pub mod password;
 pub mod rate_limit;

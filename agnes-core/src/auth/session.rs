@@ -189,7 +189,11 @@ impl Instance {
     pub fn authenticate(&self, token: &str) -> Result<Principal> {
         let now = Utc::now();
         let claims = self.jwt_keys().verify(token, now)?;
-        self.state().with_conn(|conn| {
+        if let Some(principal) = self.auth_cache().get(token) {
+            return Ok(principal);
+        }
+        let generation = self.auth_cache().generation();
+        let principal = self.state().with_conn(|conn| {
             if claims.typ == TokenKind::Pat {
                 tokens::check_pat_row(conn, &claims, token, now)?;
             }
@@ -201,7 +205,9 @@ impl Instance {
                 role: record.user.role,
                 token_kind: claims.typ,
             })
-        })
+        })?;
+        self.auth_cache().put(token, &principal, generation);
+        Ok(principal)
     }
 
     fn issue_session(&self, record: &UserRecord) -> Result<TokenResponse> {

@@ -297,7 +297,7 @@ impl Instance {
     /// Fails with `token.not_found` (404) when no token with `id` exists or, for a non-admin, it
     /// belongs to someone else.
     pub fn revoke_token(&self, actor: &Principal, id: &str, client: Option<IpAddr>) -> Result<()> {
-        self.state().with_conn(|conn| {
+        let result = self.state().with_conn(|conn| {
             let owner: Option<String> = conn
                 .query_row("SELECT user_id FROM personal_access_tokens WHERE id = ?", [id], |row| row.get(0))
                 .optional()
@@ -323,6 +323,8 @@ impl Instance {
                 client_ip: client,
             });
             Ok(())
-        })
+        });
+        self.auth_cache().invalidate();
+        result
     }
 }

@@ -312,7 +312,7 @@ impl Instance {
         client: Option<IpAddr>,
     ) -> Result<User> {
         actor.require_admin()?;
-        self.state().with_conn(|conn| {
+        let result = self.state().with_conn(|conn| {
             let record = find_by_id_or_404(conn, id)?;
             let demotes_admin =
                 record.user.role == Role::Admin && role != Role::Admin && record.user.active;
@@ -336,7 +336,9 @@ impl Instance {
                 },
             );
             Ok(find_by_id_or_404(conn, id)?.user)
-        })
+        });
+        self.auth_cache().invalidate();
+        result
     }
 
     /// Deactivates a user; their sessions and tokens fail from the next request on. Only admins
@@ -351,7 +353,7 @@ impl Instance {
         client: Option<IpAddr>,
     ) -> Result<User> {
         actor.require_admin()?;
-        self.state().with_conn(|conn| {
+        let result = self.state().with_conn(|conn| {
             let record = find_by_id_or_404(conn, id)?;
             if record.user.role == Role::Admin && record.user.active && count_active_admins(conn)? <= 1 {
                 return Err(last_admin_error());
@@ -371,7 +373,9 @@ impl Instance {
                 client_ip: client,
             });
             Ok(find_by_id_or_404(conn, id)?.user)
-        })
+        });
+        self.auth_cache().invalidate();
+        result
     }
 
     /// Sets a new password for a user; their older sessions stop working. Only admins may call it.
@@ -387,7 +391,7 @@ impl Instance {
         actor.require_admin()?;
         password::validate(new_password)?;
         let hash = password::hash(new_password)?;
-        self.state().with_conn(|conn| {
+        let result = self.state().with_conn(|conn| {
             find_by_id_or_404(conn, id)?;
             set_password_hash(conn, id, &hash)?;
             audit::record_or_log(
@@ -402,6 +406,8 @@ impl Instance {
                 },
             );
             Ok(())
-        })
+        });
+        self.auth_cache().invalidate();
+        result
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, RecordBatch};
 use arrow::compute::concat_batches;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use axum::body::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
@@ -304,8 +304,8 @@ async fn formats_are_negotiated_with_clear_errors() {
     .await;
     let batch = read_arrow(&body);
     assert_eq!(
-        batch.schema().field(0).data_type().to_string(),
-        "Timestamp(µs, \"UTC\")"
+        batch.schema().field(0).data_type(),
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
     );
 
     let (status, _, body) = query_raw(
