@@ -71,8 +71,8 @@ export AGNES_TEST_PG_PASSWORD="$pg_password"
 echo "== PostgreSQL running on 127.0.0.1:$pg_port"
 
 # Chromium and playwright-core for the browser test of the setup wizard. Playwright drives
-# Debian's Chromium and never downloads a browser of its own; its package is installed outside
-# the checkout, into the cache folder.
+# Debian's Chromium and never downloads a browser of its own. Its npm package goes into the cache
+# folder, outside the checkout.
 if [[ ! -x /usr/bin/chromium ]]; then
     if [[ $(id -u) -eq 0 ]]; then
         echo "== installing Chromium (Debian package chromium)"

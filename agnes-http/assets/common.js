@@ -29,6 +29,7 @@ export async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   const current = token();
   if (current) headers.Authorization = "Bearer " + current;
+
   const init = { method, headers };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -45,6 +46,7 @@ export async function api(method, path, body) {
     };
     return { ok: false, status: 0, body: null, error };
   }
+
   const text = await response.text();
   let parsed = null;
   try {
@@ -52,6 +54,7 @@ export async function api(method, path, body) {
   } catch {
     parsed = null;
   }
+
   let error = null;
   if (!response.ok) {
     error = (parsed && parsed.error) || {

@@ -1,5 +1,5 @@
-// The setup wizard. Each step calls the same API as the headless setup, and the current step is
-// found from the server's state on every load, so a reload resumes where the setup stands:
+// The setup wizard. Each step calls the same API as the headless setup. Every load finds the
+// current step from the server's state, so a reload resumes at that step:
 //
 //   no admin yet                          -> 1 create the admin (POST /auth/bootstrap)
 //   admin exists, no token in this tab    -> log in (POST /auth/token)

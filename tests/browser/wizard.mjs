@@ -4,8 +4,9 @@
 //
 // Environment: AGNES_TEST_CHROMIUM (the Chromium binary), AGNES_TEST_NODE_PATH (a node_modules
 // folder with playwright-core), AGNES_TEST_ADMIN_EMAIL and AGNES_TEST_ADMIN_PASSWORD. The Rust
-// test agnes-http/tests/it/wizard.rs starts the server and runs this script; it exits 0 when
-// every step behaved, else 1 with the reason on stderr and a screenshot of the failure.
+// test agnes-http/tests/it/wizard.rs starts the server and runs this script. The script exits 0
+// when every step behaved. Otherwise it exits 1, prints the reason on stderr and saves a
+// screenshot of the failure.
 
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -193,6 +194,12 @@ async function stepDashboard(page) {
   await page.locator("#syncs-list tbody tr").first().waitFor();
   assert.equal(await page.locator("#syncs-list tbody tr .badge").first().innerText(), "succeeded");
   await shot(page, "07-dashboard");
+
+  // Back on /setup, the wizard finds the finished setup and stays put.
+  await page.goto(base + "/setup");
+  await visible(page, "#step-done");
+  assert.match(await page.locator("#done-summary").innerText(), /published 5 tables/);
+  assert.equal(await page.locator("#done-redirect").isVisible(), false);
 }
 
 async function run(browser) {
@@ -205,7 +212,7 @@ async function run(browser) {
   const problems = [];
   page.on("pageerror", (error) => problems.push("uncaught exception: " + error.message));
   page.on("console", (message) => {
-    // Chromium logs every 4xx answer as "Failed to load resource"; the wizard expects some.
+    // Chromium logs every 4xx response as "Failed to load resource", and the wizard expects some.
     if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
       problems.push("console error: " + message.text());
     }

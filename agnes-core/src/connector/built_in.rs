@@ -17,7 +17,7 @@ pub struct ConnectorSpec {
     pub aliases: Vec<&'static str>,
     /// Short name for people.
     pub title: &'static str,
-    /// What the connector reads and how its tables are named.
+    /// Description of the data the connector reads and of how its tables are named.
     pub description: &'static str,
     /// Fields of the configure request, in the order a form shows them.
     pub fields: Vec<ConnectorField>,

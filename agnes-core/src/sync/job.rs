@@ -53,8 +53,8 @@ pub struct Progress {
     /// Tables of built-in sources in this job.
     #[serde(default)]
     pub tables_total: usize,
-    /// Names of the tables finished so far, in order; whether each succeeded is in the
-    /// job's per-source results once its source is done.
+    /// Names of the tables finished so far, in order. Whether each succeeded shows in the job's
+    /// per-source results once its source is done.
     #[serde(default)]
     pub tables_finished: Vec<String>,
 }

@@ -431,7 +431,7 @@ impl DataPlane {
 }
 
 /// Returns the registered tables of one source that a sync writes. Remote tables are only views,
-/// so they are always rewritten; local ones only when `subset` asks for them.
+/// so they are always rewritten. Local ones are written when `subset` is `None` or contains them.
 fn selected_tables(
     registered: &[RegisteredTable],
     subset: Option<&HashSet<String>>,

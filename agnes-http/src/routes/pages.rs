@@ -37,7 +37,7 @@ pub async fn root(State(state): State<AppState>) -> Redirect {
 }
 
 /// Serves the setup wizard. Its script finds the current step from the API, so a reload resumes
-/// where the setup stands.
+/// at the step the server's state calls for.
 #[utoipa::path(get, path = "/setup", tag = "setup",
     responses((status = 200, description = "Setup wizard", content_type = "text/html", body = String)))]
 pub async fn setup() -> Response {

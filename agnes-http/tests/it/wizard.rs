@@ -25,7 +25,7 @@ const SCREENSHOTS: &[&str] = &[
     "07-dashboard",
 ];
 
-/// Longest run of the script; the sync of nycflights13 takes a few seconds of it.
+/// Maximum run time of the script. The sync of nycflights13 takes a few seconds of it.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 struct BrowserTools {
