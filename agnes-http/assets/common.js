@@ -171,7 +171,7 @@ export function formatNumber(value) {
 
 /** Formats milliseconds as seconds or minutes. */
 export function formatDuration(ms) {
-  if (ms === null || ms === undefined) return "–";
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "–";
   if (ms < 60000) return (ms / 1000).toFixed(1) + " s";
   return Math.floor(ms / 60000) + " min " + Math.round((ms % 60000) / 1000) + " s";
 }
