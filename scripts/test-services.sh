@@ -6,6 +6,9 @@
 #                             unpacked from the PyPI package duckdb-ext-postgres
 #   AGNES_TEST_PG_URL         libpq connection string of a throwaway PostgreSQL server
 #   AGNES_TEST_PG_PASSWORD    the password of its user
+#   AGNES_TEST_CHROMIUM       headless Chromium for the setup wizard test, Debian's chromium
+#   AGNES_TEST_NODE_PATH      a node_modules folder with playwright-core, at the version that
+#                             tests/browser/package-lock.json pins
 #
 # Tests that need one of these fail when it is missing and CI=true, and skip otherwise.
 
@@ -66,3 +69,34 @@ trap stop_postgres EXIT
 export AGNES_TEST_PG_URL="host=127.0.0.1 port=$pg_port dbname=postgres user=agnes"
 export AGNES_TEST_PG_PASSWORD="$pg_password"
 echo "== PostgreSQL running on 127.0.0.1:$pg_port"
+
+# Chromium and playwright-core for the browser test of the setup wizard. Playwright drives
+# Debian's Chromium and never downloads a browser of its own. Its npm package goes into the cache
+# folder, outside the checkout.
+if [[ ! -x /usr/bin/chromium ]]; then
+    if [[ $(id -u) -eq 0 ]]; then
+        echo "== installing Chromium (Debian package chromium)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "== Chromium is missing and only root can install it; the browser test skips (fails with CI=true)"
+    fi
+fi
+if [[ -x /usr/bin/chromium ]]; then
+    export AGNES_TEST_CHROMIUM=/usr/bin/chromium
+fi
+
+browser_src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/browser" && pwd)"
+browser_dir="$cache/browser"
+if command -v npm >/dev/null; then
+    if ! cmp -s "$browser_src/package-lock.json" "$browser_dir/package-lock.json" \
+        || [[ ! -f "$browser_dir/node_modules/playwright-core/package.json" ]]; then
+        echo "== installing playwright-core from tests/browser/package-lock.json"
+        rm -rf "$browser_dir"
+        mkdir -p "$browser_dir"
+        cp "$browser_src/package.json" "$browser_src/package-lock.json" "$browser_dir/"
+        (cd "$browser_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    fi
+    export AGNES_TEST_NODE_PATH="$browser_dir/node_modules"
+else
+    echo "== npm is missing; the browser test skips (fails with CI=true)"
+fi

@@ -16,6 +16,11 @@ use crate::client::{Client, ClientError};
 /// Data administration subcommands of `agnes admin`.
 #[derive(Debug, Subcommand)]
 pub enum DataAdminCommand {
+    /// List the connectors the server can configure, with the fields each takes, as JSON.
+    Connectors {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Configure a data source and check that it can be reached.
     #[command(subcommand)]
     Configure(ConfigureCommand),
@@ -247,6 +252,12 @@ pub fn run_admin(command: DataAdminCommand) -> ExitCode {
 
 async fn admin(command: DataAdminCommand) -> Result<Option<Value>, ClientError> {
     let value = match command {
+        DataAdminCommand::Connectors { server } => {
+            server
+                .client(Duration::from_secs(30))?
+                .call(Method::GET, "/api/admin/connectors", None)
+                .await?
+        }
         DataAdminCommand::Configure(ConfigureCommand::Files { server, path, name }) => {
             let body = json!({"data_source": "files", "name": name, "path": path});
             server

@@ -4,8 +4,10 @@
 //! source offers, and [`Connector::extract`] writes the registered ones into an
 //! [`ExtractWriter`](crate::extract::ExtractWriter). The sync job then validates and publishes
 //! the written version, so a connector never has to handle swapping or rollback. Custom connectors
-//! ([`custom`]) are programs that write the extract themselves.
+//! ([`custom`]) are programs that write the extract themselves. [`built_in`] describes the
+//! built-in connectors and their configuration fields as data, for forms and the CLI.
 
+pub mod built_in;
 pub mod custom;
 pub mod files;
 pub mod postgres;

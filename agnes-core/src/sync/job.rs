@@ -46,6 +46,17 @@ pub struct Progress {
     pub current_source: Option<String>,
     /// Table being extracted.
     pub current_table: Option<String>,
+    /// Tables of built-in sources finished. Custom connectors are counted by source only,
+    /// because they report no tables while they run.
+    #[serde(default)]
+    pub tables_done: usize,
+    /// Tables of built-in sources in this job.
+    #[serde(default)]
+    pub tables_total: usize,
+    /// Names of the tables finished so far, in order. Whether each succeeded shows in the job's
+    /// per-source results once its source is done.
+    #[serde(default)]
+    pub tables_finished: Vec<String>,
 }
 
 /// What happened to one table.

@@ -62,6 +62,11 @@ impl DataPlane {
             .clone()
     }
 
+    fn tables_done(&self) -> usize {
+        self.snapshot_job()
+            .map_or(0, |job| job.progress.tables_done)
+    }
+
     fn save_progress(&self) {
         if let Some(job) = self.snapshot_job()
             && let Err(error) = job::save(self.instance.state(), &job)
@@ -113,9 +118,14 @@ impl DataPlane {
         };
 
         let total = plan.len() + custom_connectors.len();
+        let tables_total = plan
+            .iter()
+            .map(|(_, _, tables)| selected_tables(tables, subset.as_ref()).len())
+            .sum();
         self.update_running(|job| {
             job.progress.phase = "extracting".to_string();
             job.progress.sources_total = total;
+            job.progress.tables_total = tables_total;
             job.publication_errors.extend(custom_problems.clone());
         });
         self.save_progress();
@@ -204,19 +214,7 @@ impl DataPlane {
         };
         self.update_running(|job| job.progress.current_source = Some(name.to_string()));
 
-        // Remote tables are only views, so they are always rewritten; local ones only when asked.
-        let selected: Vec<SelectedTable> = registered
-            .iter()
-            .filter(|t| {
-                t.query_mode == QueryMode::Remote || subset.is_none_or(|s| s.contains(&t.id))
-            })
-            .map(|t| SelectedTable {
-                name: t.name.clone(),
-                source_table: t.source_table.clone().unwrap_or_else(|| t.name.clone()),
-                query_mode: t.query_mode,
-                description: t.description.clone().unwrap_or_default(),
-            })
-            .collect();
+        let selected = selected_tables(registered, subset);
         let previous: BTreeMap<String, CarriedTable> = self
             .store
             .carried_tables(name)
@@ -224,7 +222,14 @@ impl DataPlane {
             .map(|t| (t.name.to_lowercase(), t))
             .collect();
 
+        let tables_before = self.tables_done();
         let outcome = self.write_source(name, config, registered, &selected, &previous, &mut run);
+        self.update_running(|job| {
+            job.progress.tables_done = tables_before + selected.len();
+            if let Some(finished) = job.progress.current_table.take() {
+                job.progress.tables_finished.push(finished);
+            }
+        });
         if let Err(error) = outcome {
             tracing::warn!(source = %name, %error, "sync of a source failed; its previous data stays");
             run.status = "failed".to_string();
@@ -251,8 +256,13 @@ impl DataPlane {
     ) -> Result<()> {
         let connector = self.connector(name, config);
         let mut writer = self.store.writer(name)?;
+        let tables_before = self.tables_done();
         let mut report_progress = |progress: crate::connector::TableProgress| {
-            self.update_running(|job| job.progress.current_table = Some(progress.table.clone()));
+            self.update_running(|job| {
+                let previous = job.progress.current_table.replace(progress.table.clone());
+                job.progress.tables_finished.extend(previous);
+                job.progress.tables_done = tables_before + progress.done;
+            });
         };
         let outcome = match connector.extract(&mut writer, selected, &mut report_progress) {
             Ok(outcome) => outcome,
@@ -418,4 +428,22 @@ impl DataPlane {
             tracing::error!(job = %job.id, %error, "cannot record table sync results");
         }
     }
+}
+
+/// Returns the registered tables of one source that a sync writes. Remote tables are only views,
+/// so they are always rewritten. Local ones are written when `subset` is `None` or contains them.
+fn selected_tables(
+    registered: &[RegisteredTable],
+    subset: Option<&HashSet<String>>,
+) -> Vec<SelectedTable> {
+    registered
+        .iter()
+        .filter(|t| t.query_mode == QueryMode::Remote || subset.is_none_or(|s| s.contains(&t.id)))
+        .map(|t| SelectedTable {
+            name: t.name.clone(),
+            source_table: t.source_table.clone().unwrap_or_else(|| t.name.clone()),
+            query_mode: t.query_mode,
+            description: t.description.clone().unwrap_or_default(),
+        })
+        .collect()
 }

@@ -45,6 +45,13 @@ fn nycflights_sync_publishes_exact_rows() {
     let job = harness.sync(None);
     assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
     assert_eq!(job.published_tables, Some(5));
+    assert_eq!(job.progress.tables_total, 5);
+    assert_eq!(job.progress.tables_done, 5);
+    assert_eq!(
+        job.progress.tables_finished,
+        ["airlines", "airports", "flights", "planes", "weather"]
+    );
+    assert_eq!(job.progress.current_table, None);
 
     let catalog = harness.plane.catalog(&admin()).unwrap();
     let rows: Vec<(&str, Option<i64>)> =
@@ -100,6 +107,9 @@ fn subset_sync_keeps_other_tables() {
     write_csv(&csv, "beta.csv", 6, "new");
     let job = harness.sync(Some(vec!["alpha"]));
     assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+    assert_eq!(job.progress.tables_total, 1, "only alpha is written");
+    assert_eq!(job.progress.tables_done, 1);
+    assert_eq!(job.progress.tables_finished, ["alpha"]);
 
     assert_eq!(
         harness.scalar("SELECT count(*) FROM alpha WHERE tag = 'new'"),

@@ -1,6 +1,7 @@
 //! The data plane over HTTP: sources, the registry, discovery, sync jobs, the catalog and queries.
 
 use agnes_core::connector::DiscoveredTable;
+use agnes_core::connector::built_in;
 use agnes_core::registry::{self, NewTable, RegisteredTable, TableUpdate};
 use agnes_core::sources::{SourceConfig, SourceView};
 use agnes_core::sync::{CatalogTable, DiscoverResult, Job, SyncStatus};
@@ -195,21 +196,42 @@ pub struct QueryResponse {
 const DEFAULT_JSON_LIMIT: usize = 1000;
 
 fn source_config(request: &ConfigureRequest) -> Result<(String, SourceConfig), Error> {
-    match request.data_source.as_str() {
-        "files" | "local" | "csv" => {
-            let path = request.path.clone().ok_or_else(|| {
+    let connector = built_in::find(&request.data_source).ok_or_else(|| {
+        let known: Vec<&str> = built_in::built_in().iter().map(|c| c.data_source).collect();
+        Error::invalid(
+            "configure.unknown_data_source",
+            format!(
+                "data_source {:?} is not one this build has; use {}",
+                request.data_source,
+                known.join(" or ")
+            ),
+        )
+        .with_hint("GET /api/admin/connectors lists the connectors and their fields; Keboola and BigQuery are not built in yet, and a custom connector can read them (see docs/connectors.md).")
+    })?;
+    let name = request
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| connector.data_source.to_string());
+    match connector.data_source {
+        "files" => {
+            let path = request.path.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
                 Error::invalid("configure.missing_field", "path is required for the files data source")
                     .with_hint("Send {\"data_source\": \"files\", \"path\": \"/data/csv\"} with a folder the server can read.")
             })?;
             let folder = std::path::PathBuf::from(&path);
+            if !folder.is_absolute() {
+                return Err(Error::invalid("configure.path_not_absolute", format!("folder {path} is not an absolute path"))
+                    .with_hint("Give the full path from the root, such as /srv/data/csv; a relative path would depend on where the server was started."));
+            }
             if !folder.is_dir() {
                 return Err(Error::invalid("configure.path_not_found", format!("folder {path} does not exist on the server"))
                     .with_hint("Give the absolute path of a folder inside the server or container (mount it with a Docker volume)."));
             }
-            Ok((request.name.clone().unwrap_or_else(|| "files".to_string()), SourceConfig::Files { path: folder }))
+            Ok((name, SourceConfig::Files { path: folder }))
         }
-        "postgres" | "postgresql" => {
-            let url = request.url.clone().ok_or_else(|| {
+        "postgres" => {
+            let url = request.url.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
                 Error::invalid("configure.missing_field", "url is required for the postgres data source")
                     .with_hint("Send a libpq string such as \"host=db port=5432 dbname=crm user=agnes\" and the password separately.")
             })?;
@@ -221,14 +243,18 @@ fn source_config(request: &ConfigureRequest) -> Result<(String, SourceConfig), E
                         .with_hint("Use remote to query PostgreSQL live, local to copy its tables to Parquet on each sync."));
                 }
             };
-            let name = request.name.clone().unwrap_or_else(|| "postgres".to_string());
-            Ok((name, SourceConfig::Postgres { url, schemas: request.schemas.clone(), mode }))
+            Ok((
+                name,
+                SourceConfig::Postgres {
+                    url,
+                    schemas: request.schemas.clone(),
+                    mode,
+                },
+            ))
         }
-        other => Err(Error::invalid(
-            "configure.unknown_data_source",
-            format!("data_source {other:?} is not one this build has; use files or postgres"),
-        )
-        .with_hint("Keboola and BigQuery are not built in yet; a custom connector can read them (see docs/connectors.md).")),
+        other => Err(Error::internal(format!(
+            "connector {other} is listed as built in but configure does not handle it"
+        ))),
     }
 }
 
@@ -742,8 +768,94 @@ fn header_value(text: &str) -> Result<HeaderValue, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::trigger_tables;
+    use super::{ConfigureRequest, source_config, trigger_tables};
+    use agnes_core::connector::built_in;
     use axum::body::Bytes;
+
+    fn request(data_source: &str) -> ConfigureRequest {
+        ConfigureRequest {
+            data_source: data_source.to_string(),
+            name: None,
+            path: None,
+            url: None,
+            password: None,
+            schemas: Vec::new(),
+            mode: None,
+        }
+    }
+
+    /// Returns the error code of configuring `request`, and checks that the connector's field
+    /// `field` lists it, so the wizard shows the error next to that field.
+    fn code_for_field(request: &ConfigureRequest, field: &str) -> &'static str {
+        let code = source_config(request).expect_err("rejected").code;
+        let connector = built_in::find(&request.data_source).expect("a built-in connector");
+        let listed = connector
+            .fields
+            .iter()
+            .find(|f| f.name == field)
+            .is_some_and(|f| f.error_codes.contains(&code));
+        assert!(
+            listed,
+            "field {field} of {} does not list {code}",
+            connector.data_source
+        );
+        code
+    }
+
+    #[test]
+    fn every_built_in_connector_is_configurable() {
+        for connector in built_in::built_in() {
+            for data_source in std::iter::once(connector.data_source).chain(connector.aliases) {
+                let error = source_config(&request(data_source)).expect_err("fields missing");
+                assert_eq!(error.code, "configure.missing_field", "{data_source}");
+            }
+        }
+        let unknown = source_config(&request("keboola")).expect_err("unknown");
+        assert_eq!(unknown.code, "configure.unknown_data_source");
+        assert!(
+            unknown.message.contains("files or postgres"),
+            "{}",
+            unknown.message
+        );
+    }
+
+    #[test]
+    fn configure_errors_name_their_field() {
+        assert_eq!(
+            code_for_field(&request("files"), "path"),
+            "configure.missing_field"
+        );
+        let mut relative = request("files");
+        relative.path = Some("data/csv".to_string());
+        assert_eq!(
+            code_for_field(&relative, "path"),
+            "configure.path_not_absolute"
+        );
+        let mut missing = request("csv");
+        missing.path = Some("/no/such/folder".to_string());
+        assert_eq!(code_for_field(&missing, "path"), "configure.path_not_found");
+
+        assert_eq!(
+            code_for_field(&request("postgres"), "url"),
+            "configure.missing_field"
+        );
+        let mut mode = request("postgres");
+        mode.url = Some("host=db".to_string());
+        mode.mode = Some("sideways".to_string());
+        assert_eq!(code_for_field(&mode, "mode"), "configure.invalid_mode");
+    }
+
+    #[test]
+    fn configure_defaults_the_source_name() {
+        let dir = std::env::temp_dir();
+        let mut files = request("local");
+        files.path = Some(dir.display().to_string());
+        files.name = Some(String::new());
+        assert_eq!(source_config(&files).unwrap().0, "files");
+        let mut postgres = request("postgresql");
+        postgres.url = Some("host=db".to_string());
+        assert_eq!(source_config(&postgres).unwrap().0, "postgres");
+    }
 
     #[test]
     fn trigger_bodies() {

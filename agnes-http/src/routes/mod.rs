@@ -1,9 +1,10 @@
 //! The routes, their OpenAPI document, and the one table both are checked against.
 
 mod auth;
+mod connectors;
 mod data;
 mod health;
-mod setup;
+mod pages;
 mod users;
 
 use std::sync::OnceLock;
@@ -33,8 +34,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/users/{id}"),
     ("POST", "/api/users/{id}/deactivate"),
     ("POST", "/api/users/{id}/reset-password"),
+    ("GET", "/"),
     ("GET", "/setup"),
+    ("GET", "/dashboard"),
+    ("GET", "/assets/agnes.css"),
+    ("GET", "/assets/common.js"),
+    ("GET", "/assets/setup.js"),
+    ("GET", "/assets/dashboard.js"),
     ("GET", "/openapi.json"),
+    ("GET", "/api/admin/connectors"),
     ("POST", "/api/admin/configure"),
     ("GET", "/api/admin/sources"),
     ("DELETE", "/api/admin/sources/{name}"),
@@ -54,8 +62,21 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/data/{table}/download"),
 ];
 
-/// Paths that work before the first admin exists.
-pub const SETUP_PATHS: &[&str] = &["/setup", "/auth/bootstrap", "/api/health", "/openapi.json"];
+/// Paths that work before the first admin exists. The pages and their assets hold no data; the
+/// dashboard is here so that its script can send the browser on to `/setup` instead of showing
+/// a JSON error.
+pub const SETUP_PATHS: &[&str] = &[
+    "/",
+    "/setup",
+    "/dashboard",
+    "/assets/agnes.css",
+    "/assets/common.js",
+    "/assets/setup.js",
+    "/assets/dashboard.js",
+    "/auth/bootstrap",
+    "/api/health",
+    "/openapi.json",
+];
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -65,7 +86,7 @@ pub const SETUP_PATHS: &[&str] = &["/setup", "/auth/bootstrap", "/api/health", "
         (name = "health", description = "Health checks"),
         (name = "auth", description = "Bootstrap, login and personal access tokens"),
         (name = "users", description = "User management for admins"),
-        (name = "setup", description = "First-start setup"),
+        (name = "setup", description = "First-start setup, the setup wizard and the dashboard"),
         (name = "data", description = "Sources, the table registry and discovery, for admins"),
         (name = "sync", description = "Sync jobs"),
         (name = "catalog", description = "Published tables"),
@@ -98,8 +119,15 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::update))
         .routes(routes!(users::deactivate))
         .routes(routes!(users::reset_password))
-        .routes(routes!(setup::page))
+        .routes(routes!(pages::root))
+        .routes(routes!(pages::setup))
+        .routes(routes!(pages::dashboard))
+        .routes(routes!(pages::style))
+        .routes(routes!(pages::common_script))
+        .routes(routes!(pages::setup_script))
+        .routes(routes!(pages::dashboard_script))
         .routes(routes!(openapi_json))
+        .routes(routes!(connectors::list))
         .routes(routes!(data::configure))
         .routes(routes!(data::list_sources))
         .routes(routes!(data::remove_source))

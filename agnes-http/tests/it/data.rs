@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use crate::fixture::{TestServer, code, token};
 
-fn nycflights_dir() -> Option<PathBuf> {
+/// Returns the nycflights13 CSV folder, or `None` (after a note) when it is missing outside CI.
+pub fn nycflights_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("AGNES_NYCFLIGHTS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -18,9 +19,8 @@ fn nycflights_dir() -> Option<PathBuf> {
     if dir.join("flights.csv").is_file() {
         return Some(dir);
     }
-    let required = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     assert!(
-        !required,
+        !crate::fixture::required_in_ci(),
         "nycflights13 data not found at {}; set AGNES_NYCFLIGHTS_DIR",
         dir.display()
     );

@@ -139,3 +139,8 @@ pub fn token(body: &Value) -> String {
         .expect("access_token")
         .to_string()
 }
+
+/// Whether a missing test component fails the test (under `CI=true`) instead of skipping it.
+pub fn required_in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}

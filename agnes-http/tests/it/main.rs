@@ -9,3 +9,4 @@ mod routes;
 mod setup;
 mod tokens;
 mod users;
+mod wizard;
