@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::auth::cache::AuthCache;
 use crate::auth::jwt::JwtKeys;
@@ -85,9 +85,21 @@ pub struct Settings {
     pub version: String,
     /// Release channel shown by the health check (`RELEASE_CHANNEL`, else `dev`).
     pub channel: String,
+    /// Commit the build was made from: `AGNES_COMMIT` at run time, else `AGNES_COMMIT` at build
+    /// time, else `unknown`.
+    pub commit: String,
+    /// File that lists deprecated versions and the version to move to (`AGNES_DEPRECATED_FILE`,
+    /// else `deprecated.json` beside the executable when it exists).
+    pub deprecated_file: Option<PathBuf>,
+    /// Age of a table's last successful sync after which the health check calls it stale
+    /// (`AGNES_STALE_AFTER_HOURS`, default 24).
+    pub stale_after: Duration,
     /// Login and bootstrap attempts allowed per client address and minute.
     pub rate_limits: RateLimits,
 }
+
+/// Default of [`Settings::stale_after`]: one day, as in the original server.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -95,24 +107,83 @@ impl Default for Settings {
             jwt_secret: None,
             version: env!("CARGO_PKG_VERSION").to_string(),
             channel: "dev".to_string(),
+            commit: option_env!("AGNES_COMMIT")
+                .filter(|c| !c.trim().is_empty())
+                .unwrap_or("unknown")
+                .to_string(),
+            deprecated_file: None,
+            stale_after: DEFAULT_STALE_AFTER,
             rate_limits: RateLimits::default(),
         }
     }
 }
 
 impl Settings {
-    /// Reads `JWT_SECRET_KEY`, `AGNES_VERSION` and `RELEASE_CHANNEL`; unset or empty variables
-    /// keep the defaults.
+    /// Reads `JWT_SECRET_KEY`, `AGNES_VERSION`, `RELEASE_CHANNEL`, `AGNES_COMMIT`,
+    /// `AGNES_DEPRECATED_FILE` and `AGNES_STALE_AFTER_HOURS`; unset or empty variables keep the
+    /// defaults.
+    ///
+    /// Fails with `settings.invalid` naming a variable whose value cannot be used.
+    pub fn try_from_env() -> Result<Self> {
+        Self::read_env(true)
+    }
+
+    /// Like [`Settings::try_from_env`], but a variable that cannot be used is logged and its
+    /// default kept.
     pub fn from_env() -> Self {
+        Self::read_env(false).unwrap_or_default()
+    }
+
+    fn read_env(strict: bool) -> Result<Self> {
         let read = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let defaults = Self::default();
-        Self {
+        let stale_after = match read("AGNES_STALE_AFTER_HOURS") {
+            Some(value) => match parse_hours("AGNES_STALE_AFTER_HOURS", &value) {
+                Ok(duration) => duration,
+                Err(error) if !strict => {
+                    tracing::warn!(%error, "ignoring AGNES_STALE_AFTER_HOURS");
+                    defaults.stale_after
+                }
+                Err(error) => return Err(error),
+            },
+            None => defaults.stale_after,
+        };
+        let deprecated_file = read("AGNES_DEPRECATED_FILE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let beside = std::env::current_exe()
+                    .ok()?
+                    .parent()?
+                    .join("deprecated.json");
+                beside.is_file().then_some(beside)
+            });
+        Ok(Self {
             jwt_secret: read("JWT_SECRET_KEY"),
             version: read("AGNES_VERSION").unwrap_or(defaults.version),
             channel: read("RELEASE_CHANNEL").unwrap_or(defaults.channel),
+            commit: read("AGNES_COMMIT").unwrap_or(defaults.commit),
+            deprecated_file,
+            stale_after,
             rate_limits: defaults.rate_limits,
-        }
+        })
     }
+}
+
+/// Parses a positive number of hours (fractions allowed) from variable `name`.
+fn parse_hours(name: &str, value: &str) -> Result<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|hours| hours.is_finite() && *hours > 0.0 && *hours < 1e6)
+        .map(|hours| Duration::from_secs_f64(hours * 3600.0))
+        .ok_or_else(|| {
+            Error::invalid(
+                "settings.invalid",
+                format!("{name}={value:?} is not a positive number of hours"),
+            )
+            .with_hint(format!("Set {name} to a number of hours such as 24 or 0.5, or unset it for the default of 24."))
+        })
 }
 
 /// An open instance. It owns the state database for its lifetime; drop it (after
@@ -133,9 +204,9 @@ pub struct Instance {
 impl Instance {
     /// Opens the instance in `data_dir` with settings from the environment.
     ///
-    /// Fails like [`Instance::open_with`].
+    /// Fails with `settings.invalid` for an unusable variable, and like [`Instance::open_with`].
     pub fn open(data_dir: &Path) -> Result<Self> {
-        Self::open_with(data_dir, Settings::from_env())
+        Self::open_with(data_dir, Settings::try_from_env()?)
     }
 
     /// Opens the instance in `data_dir`: creates the layout, loads or generates the signing key

@@ -64,3 +64,14 @@ pub fn verify_dummy(password: &str) {
     let stored = DUMMY.get_or_init(|| hash("dummy password for timing").unwrap_or_default());
     let _ = verify(password, stored);
 }
+
+/// Returns a new random password of 20 letters and digits (about 115 bits), without the
+/// characters that are easy to mistake for each other (0, O, 1, l, I).
+pub fn generate() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}

@@ -4,6 +4,7 @@
 
 mod custom;
 mod files;
+mod health;
 mod postgres;
 mod query;
 mod support;

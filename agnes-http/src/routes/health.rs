@@ -9,6 +9,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, Json};
 
 /// Reports whether the instance is healthy; needs no token and shows no counts, names or paths.
+///
+/// Every check is listed by name with its status only; `warnings` holds release warnings such as
+/// a deprecated version. The detailed report says why a check is not `ok`.
 #[utoipa::path(get, path = "/api/health", tag = "health",
     responses(
         (status = 200, description = "Healthy or degraded", body = HealthReport),
@@ -17,7 +20,8 @@ use crate::extract::{Admin, Json};
 pub async fn health(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<HealthReport>), ApiError> {
-    let report = state.blocking(|instance| Ok(instance.health())).await?;
+    let plane = state.plane().clone();
+    let report = state.blocking(move |_| Ok(plane.health())).await?;
     let status = match report.status {
         HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::OK,
@@ -25,11 +29,13 @@ pub async fn health(
     Ok((status, Json(report)))
 }
 
-/// Reports health with diagnostics (user counts, data directory, check details); admins only.
+/// Reports health with everything needed to act: each check's message, the warnings with stable
+/// codes, contract findings per source, stale tables, the last sync job, disk space, version,
+/// commit and uptime; admins only.
 #[utoipa::path(get, path = "/api/health/detailed", tag = "health",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Report with diagnostics", body = DetailedHealthReport),
+        (status = 200, description = "Report with checks, warnings and diagnostics", body = DetailedHealthReport),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
     ))]
@@ -37,8 +43,7 @@ pub async fn detailed(
     State(state): State<AppState>,
     _admin: Admin,
 ) -> Result<Json<DetailedHealthReport>, ApiError> {
-    let report = state
-        .blocking(|instance| Ok(instance.detailed_health()))
-        .await?;
+    let plane = state.plane().clone();
+    let report = state.blocking(move |_| Ok(plane.detailed_health())).await?;
     Ok(Json(report))
 }
