@@ -20,14 +20,16 @@ pub enum AdminCommand {
     Data(crate::data::DataAdminCommand),
 }
 
-/// Server address and credentials shared by the admin commands.
+/// Server address and credentials shared by the commands that talk to a server.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// Base URL of the server.
-    #[arg(long, env = "AGNES_SERVER", default_value = "http://127.0.0.1:8000")]
-    server: String,
+    /// Base URL of the server; else the stored login's server (`agnes login`), else
+    /// http://127.0.0.1:8000.
+    #[arg(long, env = "AGNES_SERVER")]
+    server: Option<String>,
 
-    /// Bearer token of an admin: a session token from POST /auth/token or a personal access token.
+    /// Bearer token: a session token from POST /auth/token or a personal access token; else the
+    /// token of the stored login for this server.
     #[arg(long, env = "AGNES_TOKEN", hide_env_values = true)]
     token: Option<String>,
 }
@@ -210,12 +212,22 @@ fn connect(server: &ServerArgs) -> Result<Client, ClientError> {
     connect_with(server, Duration::from_secs(30))
 }
 
-/// Builds a client for `server` whose requests time out after `timeout`.
+/// Builds a client for `server` whose requests time out after `timeout`, with the token of
+/// `--token`, `AGNES_TOKEN` or the stored login, in that order.
 pub fn connect_with(server: &ServerArgs, timeout: Duration) -> Result<Client, ClientError> {
-    if server.token.is_none() {
-        eprintln!("warning: no --token or AGNES_TOKEN given; the server will return 401");
+    let target = crate::login::resolve(server.server.as_deref(), server.token.as_deref())?;
+    if target.token.is_none() {
+        let other = target
+            .other_login
+            .as_ref()
+            .map(|s| format!(" (the stored login is for {s})"))
+            .unwrap_or_default();
+        eprintln!(
+            "warning: no --token, AGNES_TOKEN or stored login for {}{other}; run `agnes login --server {}` first, or the server will answer 401",
+            target.server, target.server
+        );
     }
-    Client::new(&server.server, server.token.clone(), timeout)
+    Client::new(&target.server, target.token.map(|(t, _)| t), timeout)
 }
 
 fn read_password(args: &PasswordArgs, required: bool) -> Result<Option<String>, ClientError> {

@@ -25,6 +25,21 @@ impl ClientError {
         Self::new(message, None)
     }
 
+    /// Creates an error with a hint.
+    pub fn with_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(message, Some(hint.into()))
+    }
+
+    /// The message, without the hint.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The hint, if there is one.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
     /// Prints the error to stderr.
     pub fn print(&self) {
         eprintln!("error: {}", self.message);
@@ -88,7 +103,7 @@ impl Client {
             ClientError::new(
                 format!("{method} {url} failed: {e}"),
                 Some(
-                    "Check that the server runs and --server (or AGNES_SERVER) points to it."
+                    "Check that the server runs and that --server, AGNES_SERVER or the stored login (`agnes login`) points to it."
                         .to_string(),
                 ),
             )

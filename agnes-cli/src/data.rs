@@ -47,6 +47,12 @@ pub enum DataAdminCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Show the detailed health report: every check with its message, warnings, contract
+    /// findings per source, stale tables, the last sync and disk space.
+    Health {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Show recent sync jobs, or one job in full.
     Jobs {
         #[command(flatten)]
@@ -342,6 +348,12 @@ async fn admin(command: DataAdminCommand) -> Result<Option<Value>, ClientError> 
             server
                 .client(Duration::from_secs(300))?
                 .call(Method::POST, path, None)
+                .await?
+        }
+        DataAdminCommand::Health { server } => {
+            server
+                .client(Duration::from_secs(60))?
+                .call(Method::GET, "/api/health/detailed", None)
                 .await?
         }
         DataAdminCommand::Jobs { server, id } => {

@@ -5,7 +5,9 @@ mod client;
 mod contract;
 mod data;
 mod healthcheck;
+mod login;
 mod serve;
+mod smoke;
 
 use std::process::ExitCode;
 
@@ -39,6 +41,15 @@ enum Command {
     Query(data::QueryArgs),
     /// Download a published table as a Parquet file.
     Download(data::DownloadArgs),
+    /// Log in to a server and store the token for the other commands (mode 0600).
+    Login(login::LoginArgs),
+    /// Delete the stored login.
+    Logout,
+    /// Create the first admin of a new server and store its token like `agnes login`.
+    Bootstrap(login::BootstrapArgs),
+    /// Check a running server end to end: health, token, catalog, a query, a sync, health again.
+    /// Exit code 0 only when every step passed.
+    SmokeTest(smoke::SmokeArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,5 +63,9 @@ fn main() -> ExitCode {
         Command::Catalog(args) => data::run_catalog(args),
         Command::Query(args) => data::run_query(args),
         Command::Download(args) => data::run_download(args),
+        Command::Login(args) => login::run_login(args),
+        Command::Logout => login::run_logout(),
+        Command::Bootstrap(args) => login::run_bootstrap(args),
+        Command::SmokeTest(args) => smoke::run(args),
     }
 }

@@ -18,9 +18,16 @@ pub struct ServeArgs {
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
 
-    /// Address and port to listen on.
+    /// Address and port to listen on; port 0 picks a free port.
     #[arg(long, env = "AGNES_LISTEN", default_value = "127.0.0.1:8000")]
     listen: String,
+
+    /// Set up a demo first: create an admin (AGNES_DEMO_EMAIL and AGNES_DEMO_PASSWORD, else
+    /// admin@example.com with a generated password), write a sample data set into the data
+    /// directory, configure and sync it, and print the URL, the credentials and a first query.
+    /// Run again on the same data directory, it reuses what is there.
+    #[arg(long)]
+    demo: bool,
 }
 
 /// Runs the server; returns exit code 1 when the instance cannot be opened or the address bound.
@@ -45,10 +52,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(args.listen, instance))
+    runtime.block_on(serve(args.listen, instance, args.demo))
 }
 
-async fn serve(listen: String, instance: Arc<Instance>) -> ExitCode {
+async fn serve(listen: String, instance: Arc<Instance>, demo: bool) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -73,6 +80,36 @@ async fn serve(listen: String, instance: Arc<Instance>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let url = match listener.local_addr() {
+        Ok(address) if address.ip().is_unspecified() => {
+            format!("http://127.0.0.1:{}", address.port())
+        }
+        Ok(address) => format!("http://{address}"),
+        Err(e) => {
+            eprintln!("error: cannot read the listening address: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if demo {
+        let plane = state.plane().clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            plane.prepare_demo(&agnes_core::demo::DemoOptions::from_env())
+        })
+        .await;
+        match prepared {
+            Ok(Ok(setup)) => print_demo(&url, &setup),
+            Ok(Err(e)) => {
+                print_core_error(&e);
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("error: the demo set-up failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!("Agnes is serving on {url} (ctrl-c stops it)");
+    }
     match agnes_http::serve(listener, state, agnes_http::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -94,5 +131,71 @@ fn init_tracing() {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Prints where the demo runs, how to log in and a first query, ready to copy.
+fn print_demo(url: &str, setup: &agnes_core::demo::DemoSetup) {
+    let program = shell_word(&std::env::args().next().unwrap_or_else(|| "agnes".to_string()));
+    let query = agnes_core::demo::FIRST_QUERY;
+    let tables = setup
+        .tables
+        .iter()
+        .map(|(name, rows)| format!("{name} ({rows} rows)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("Agnes demo is serving on {url} (ctrl-c stops it)");
+    println!();
+    println!("  admin email:    {}", setup.email);
+    match (&setup.password, &setup.credentials_file) {
+        (Some(password), Some(file)) => {
+            println!("  admin password: {password}");
+            println!("  stored in:      {} (mode 0600)", file.display());
+        }
+        _ => println!(
+            "  admin password: not known to the demo; this data directory had an admin already"
+        ),
+    }
+    println!("  sample data:    {}", setup.data_folder.display());
+    println!("  tables:         {tables}");
+    println!();
+    match &setup.token {
+        Some(token) => {
+            println!("A first query (the token is valid for 24 hours):");
+            println!("  export AGNES_SERVER={url}");
+            println!("  export AGNES_TOKEN={token}");
+            println!("  {program} query \"{query}\"");
+            println!(
+                "  curl -s -X POST \"$AGNES_SERVER/api/query\" -H \"Authorization: Bearer $AGNES_TOKEN\" -H 'Content-Type: application/json' -d '{{\"sql\": \"{query}\"}}'"
+            );
+            println!();
+            println!("Log in for later commands (stores the token for every agnes command):");
+            println!(
+                "  {program} login --server {url} --email {}",
+                setup.email
+            );
+        }
+        None => {
+            println!("Log in, then run a first query:");
+            println!(
+                "  {program} login --server {url} --email {}",
+                setup.email
+            );
+            println!("  {program} query \"{query}\"");
+        }
+    }
+    println!();
+}
+
+/// Quotes `word` for a POSIX shell when it needs quoting.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }

@@ -655,7 +655,8 @@ impl DataPlane {
             checks.ok(
                 "sources",
                 format!(
-                    "{published} sources published with {} tables; {contract_warnings} contract warnings",
+                    "published sources: {published} of {}; tables: {}; contract warnings: {contract_warnings}",
+                    publication.sources.len(),
                     publication.tables.len()
                 ),
             );

@@ -217,7 +217,10 @@ impl Instance {
     /// for a data directory written by a newer release and `state.locked` when another process
     /// uses it.
     pub fn open_with(data_dir: &Path, settings: Settings) -> Result<Self> {
-        let layout = Layout::new(data_dir);
+        // Extracts name their files by absolute path, so a relative data directory would break
+        // the contract on the first sync.
+        let data_dir = std::path::absolute(data_dir).map_err(|e| not_writable(data_dir, &e))?;
+        let layout = Layout::new(&data_dir);
         layout.create()?;
         let secret = secrets::load_or_generate(&layout.jwt_secret, settings.jwt_secret.as_deref())?;
         let state = StateDb::open(&layout.state_db)?;
@@ -313,6 +316,32 @@ mod tests {
         assert!(dir.path().join("state/system.duckdb").is_file());
         assert!(dir.path().join("state/.jwt_secret").is_file());
         assert!(instance.is_setup_required());
+    }
+
+    #[test]
+    fn relative_data_dir_becomes_absolute() {
+        let instance = Instance::open_with(Path::new(""), Settings::default());
+        // An empty path is not a folder anyone means; it fails instead of using the cwd.
+        assert!(instance.is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let relative = pathdiff(dir.path());
+        let instance = Instance::open_with(&relative, Settings::default()).unwrap();
+        assert!(instance.layout().root.is_absolute());
+        assert_eq!(
+            instance.layout().root.canonicalize().unwrap(),
+            dir.path().canonicalize().unwrap()
+        );
+    }
+
+    /// `path` relative to the working directory, through `..` as needed.
+    fn pathdiff(path: &Path) -> PathBuf {
+        let cwd = std::env::current_dir().unwrap();
+        let mut relative = PathBuf::new();
+        for _ in cwd.components().skip(1) {
+            relative.push("..");
+        }
+        relative.join(path.strip_prefix("/").unwrap())
     }
 
     #[test]

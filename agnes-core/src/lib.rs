@@ -13,6 +13,7 @@
 //! analytics database, attaching remote catalogs under the [`remote`] allowlists, and the
 //! [`query`] engine serves read-only SQL from it, swapping databases without failing a running
 //! query. [`sync`] runs this as jobs over the configured [`sources`] and the table [`registry`].
+//! [`demo`] sets up a fresh instance with generated sample data in one call.
 //!
 //! Every fallible call returns [`Error`], which carries a stable code, a message and a hint; the
 //! HTTP and CLI adapters map it to their status model and show it unchanged. Instance methods are
@@ -26,6 +27,7 @@
 pub mod audit;
 pub mod auth;
 pub mod connector;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod guard;
