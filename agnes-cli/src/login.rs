@@ -303,23 +303,13 @@ pub fn read_password(source: &PasswordSource, prompt: &str) -> Result<String, Cl
     let original = rustix::termios::tcgetattr(&stdin).ok();
     if let Some(original) = &original {
         let mut silent = original.clone();
-        silent
-            .local_modes
-            .remove(rustix::termios::LocalModes::ECHO);
-        let _ = rustix::termios::tcsetattr(
-            &stdin,
-            rustix::termios::OptionalActions::Now,
-            &silent,
-        );
+        silent.local_modes.remove(rustix::termios::LocalModes::ECHO);
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &silent);
     }
     let mut line = String::new();
     let read = stdin.lock().read_line(&mut line);
     if let Some(original) = &original {
-        let _ = rustix::termios::tcsetattr(
-            &stdin,
-            rustix::termios::OptionalActions::Now,
-            original,
-        );
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, original);
     }
     eprintln!();
     read.map_err(|e| ClientError::from_message(format!("cannot read the password: {e}")))?;

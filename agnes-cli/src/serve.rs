@@ -136,7 +136,11 @@ fn init_tracing() {
 
 /// Prints where the demo runs, how to log in and a first query, ready to copy.
 fn print_demo(url: &str, setup: &agnes_core::demo::DemoSetup) {
-    let program = shell_word(&std::env::args().next().unwrap_or_else(|| "agnes".to_string()));
+    let program = shell_word(
+        &std::env::args()
+            .next()
+            .unwrap_or_else(|| "agnes".to_string()),
+    );
     let query = agnes_core::demo::FIRST_QUERY;
     let tables = setup
         .tables
@@ -170,17 +174,11 @@ fn print_demo(url: &str, setup: &agnes_core::demo::DemoSetup) {
             );
             println!();
             println!("Log in for later commands (stores the token for every agnes command):");
-            println!(
-                "  {program} login --server {url} --email {}",
-                setup.email
-            );
+            println!("  {program} login --server {url} --email {}", setup.email);
         }
         None => {
             println!("Log in, then run a first query:");
-            println!(
-                "  {program} login --server {url} --email {}",
-                setup.email
-            );
+            println!("  {program} login --server {url} --email {}", setup.email);
             println!("  {program} query \"{query}\"");
         }
     }

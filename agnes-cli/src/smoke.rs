@@ -193,10 +193,7 @@ fn print_human(report: &Report) {
             StepStatus::NotRun => "-".to_string(),
             _ => format!("{} ms", step.duration_ms),
         };
-        println!(
-            "  {label} {:<13} {time:>9}  {}",
-            step.name, step.message
-        );
+        println!("  {label} {:<13} {time:>9}  {}", step.name, step.message);
     }
     println!(
         "Result: {} ({} passed, {} failed, {} not run, {:.1} s)",
@@ -241,7 +238,11 @@ async fn smoke(args: &SmokeArgs) -> Result<Report, ClientError> {
     let client = Client::new(&server, Some(token.value.clone()), Duration::from_secs(60))?;
     let baseline = match detailed_health(&client).await {
         Ok(report) => {
-            run.record("token", step, Ok(format!("{}; it is an admin's", token.origin)));
+            run.record(
+                "token",
+                step,
+                Ok(format!("{}; it is an admin's", token.origin)),
+            );
             report
         }
         Err(message) => {
@@ -377,7 +378,9 @@ fn server_error(status: StatusCode, body: &Value) -> String {
     }
 }
 
-fn check_public_health(answer: &Result<(StatusCode, Value), ClientError>) -> Result<String, String> {
+fn check_public_health(
+    answer: &Result<(StatusCode, Value), ClientError>,
+) -> Result<String, String> {
     let (status, body) = answer.as_ref().map_err(client_error)?;
     let health = body["status"].as_str().unwrap_or("unknown");
     let release = format!(
@@ -444,7 +447,10 @@ async fn obtain_token(
                 .map_err(|e| client_error(&e))?;
             return match answer {
                 (StatusCode::OK, body) => Ok(Token {
-                    value: body["access_token"].as_str().unwrap_or_default().to_string(),
+                    value: body["access_token"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     origin: format!(
                         "logged in as {email} with the credentials in {}",
                         file.display()
@@ -480,7 +486,10 @@ async fn obtain_token(
         .await;
     match answer {
         Ok((StatusCode::OK, body)) => Ok(Token {
-            value: body["access_token"].as_str().unwrap_or_default().to_string(),
+            value: body["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             origin: format!(
                 "the instance was fresh: created admin {SMOKE_ADMIN_EMAIL}, credentials saved in {} (mode 0600)",
                 file.display()
@@ -510,7 +519,13 @@ fn smoke_admin_file(server: &str) -> Result<std::path::PathBuf, ClientError> {
         .nth(1)
         .unwrap_or(server)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     Ok(login::config_dir()?.join(format!("smoke-admin-{slug}.json")))
 }
@@ -597,8 +612,7 @@ async fn wait_for_job(client: &Client, id: &str, timeout: Duration) -> Result<St
             "succeeded" => {
                 return Ok(format!(
                     "sync job {id} succeeded in {} ms; {} tables published",
-                    job["duration_ms"],
-                    job["published_tables"]
+                    job["duration_ms"], job["published_tables"]
                 ));
             }
             other => {

@@ -386,11 +386,7 @@ fn customers_csv() -> String {
     let start = NaiveDate::from_ymd_opt(2023, 1, 1).expect("valid date");
     let mut text = String::from("customer_id,name,country,segment,signup_date\n");
     for id in 1..=CUSTOMERS {
-        let name = format!(
-            "{} {}",
-            random.pick(FIRST_NAMES),
-            random.pick(LAST_NAMES)
-        );
+        let name = format!("{} {}", random.pick(FIRST_NAMES), random.pick(LAST_NAMES));
         let country = random.pick(COUNTRIES);
         let segment = random.pick(SEGMENTS);
         let signup = start + chrono::Days::new(random.next(730));

@@ -1,3 +1,7 @@
 //! Tests of the `agnes` binary, run as a separate process the way users run it.
 
 mod contract;
+mod demo;
+mod login;
+mod smoke;
+mod support;
