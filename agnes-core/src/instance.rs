@@ -334,6 +334,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn stale_hours_are_checked() {
+        assert_eq!(
+            parse_hours("X", "24").unwrap(),
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            parse_hours("X", " 0.5 ").unwrap(),
+            Duration::from_secs(1800)
+        );
+        for bad in ["0", "-1", "a day", "inf", "NaN"] {
+            let error = parse_hours("X", bad).unwrap_err();
+            assert_eq!(error.code, "settings.invalid", "{bad}");
+            assert!(error.message.contains(bad), "{}", error.message);
+        }
+    }
+
     /// `path` relative to the working directory, through `..` as needed.
     fn pathdiff(path: &Path) -> PathBuf {
         let cwd = std::env::current_dir().unwrap();

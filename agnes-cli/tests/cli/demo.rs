@@ -129,6 +129,33 @@ fn demo_serves_sample_data_and_its_printed_query_runs() {
 }
 
 #[test]
+fn relative_data_dir_syncs() {
+    // Extracts name their Parquet files by absolute path even when --data-dir is relative.
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_in(
+        Some(dir.path()),
+        std::path::Path::new("./demo"),
+        &dir.path().join("config"),
+        &["--demo"],
+        &[],
+    );
+    let output = server.wait_for_output("login --server");
+    assert_eq!(
+        field(&output, "sample data:"),
+        dir.path()
+            .join("demo")
+            .join("demo-data")
+            .display()
+            .to_string()
+    );
+    assert_eq!(
+        run_first_query(&dir.path().join("config"), &output).len(),
+        9
+    );
+    server.stop();
+}
+
+#[test]
 fn demo_takes_the_admin_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
@@ -222,4 +249,25 @@ fn nycflights_through_the_cli() {
     assert_eq!(health["sources"][0]["name"], "nyc");
     assert_eq!(health["sources"][0]["tables"], 5);
     server.stop();
+}
+
+#[test]
+fn unusable_setting_stops_serve_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(agnes(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("AGNES_STALE_AFTER_HOURS", "a day"));
+    assert_eq!(output.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        error.contains(
+            "AGNES_STALE_AFTER_HOURS=\"a day\" is not a positive number of hours (settings.invalid)"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains("hint: Set AGNES_STALE_AFTER_HOURS to a number of hours"),
+        "{error}"
+    );
 }

@@ -70,8 +70,25 @@ impl ServerProcess {
     /// Starts `agnes serve --data-dir <data> --listen 127.0.0.1:0 <extra>` and waits until it
     /// prints the address it serves on.
     pub fn start(data: &Path, config: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Self {
-        let log = data.with_extension("log");
+        Self::start_in(None, data, config, extra, envs)
+    }
+
+    /// Like [`ServerProcess::start`], in working directory `cwd` (so `data` may be relative).
+    pub fn start_in(
+        cwd: Option<&Path>,
+        data: &Path,
+        config: &Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
+        let log = match cwd {
+            Some(cwd) => cwd.join(data).with_extension("log"),
+            None => data.with_extension("log"),
+        };
         let mut command = agnes(config);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)

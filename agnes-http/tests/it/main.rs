@@ -3,6 +3,7 @@
 mod auth;
 mod data;
 mod fixture;
+mod health;
 mod query;
 mod restart;
 mod routes;
