@@ -40,7 +40,8 @@ pub struct StoredLogin {
     pub role: Option<String>,
 }
 
-/// The config folder: `$AGNES_CONFIG_DIR`, `$XDG_CONFIG_HOME/agnes` or `~/.config/agnes`.
+/// Returns the config folder: `$AGNES_CONFIG_DIR`, `$XDG_CONFIG_HOME/agnes` or
+/// `~/.config/agnes`.
 ///
 /// Fails when none of these variables is set.
 pub fn config_dir() -> Result<PathBuf, ClientError> {
@@ -174,7 +175,7 @@ pub fn normalize_server(server: &str) -> Result<String, ClientError> {
     Ok(trimmed.to_string())
 }
 
-/// Where a token came from.
+/// Origin of a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenSource {
     /// `--token` or `AGNES_TOKEN`.
@@ -232,10 +233,10 @@ pub struct LoginServer {
     server: Option<String>,
 }
 
-/// Where a password comes from.
+/// Source of a password.
 #[derive(Debug, Args)]
 pub struct PasswordSource {
-    /// Name of an environment variable that holds the password.
+    /// Name of an environment variable that contains the password.
     #[arg(long, value_name = "VAR", conflicts_with = "password_stdin")]
     password_env: Option<String>,
 
@@ -298,20 +299,30 @@ pub fn read_password(source: &PasswordSource, prompt: &str) -> Result<String, Cl
             "Pass --password-env VAR (a variable holding the password) or --password-stdin.",
         ));
     }
+    prompt_hidden(prompt)
+}
+
+/// Asks for a line on the terminal with echo turned off, and turns echo back on.
+fn prompt_hidden(prompt: &str) -> Result<String, ClientError> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+
+    let stdin = std::io::stdin();
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
-    let original = rustix::termios::tcgetattr(&stdin).ok();
+
+    let original = tcgetattr(&stdin).ok();
     if let Some(original) = &original {
         let mut silent = original.clone();
-        silent.local_modes.remove(rustix::termios::LocalModes::ECHO);
-        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &silent);
+        silent.local_modes.remove(LocalModes::ECHO);
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &silent);
     }
     let mut line = String::new();
     let read = stdin.lock().read_line(&mut line);
     if let Some(original) = &original {
-        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, original);
+        let _ = tcsetattr(&stdin, OptionalActions::Now, original);
     }
     eprintln!();
+
     read.map_err(|e| ClientError::from_message(format!("cannot read the password: {e}")))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
@@ -330,7 +341,7 @@ fn ask(prompt: &str) -> Result<String, ClientError> {
     stdin
         .lock()
         .read_line(&mut line)
-        .map_err(|e| ClientError::from_message(format!("cannot read the answer: {e}")))?;
+        .map_err(|e| ClientError::from_message(format!("cannot read the email: {e}")))?;
     Ok(line.trim().to_string())
 }
 
@@ -351,10 +362,12 @@ fn finish(result: Result<(), ClientError>) -> ExitCode {
     }
 }
 
-/// Stores the token of a login or bootstrap answer and says where.
+/// Stores the token of a login or bootstrap response and prints where.
 fn store_answer(server: &str, answer: &Value, verb: &str) -> Result<(), ClientError> {
     let token = answer["access_token"].as_str().ok_or_else(|| {
-        ClientError::from_message(format!("the server's answer has no access_token: {answer}"))
+        ClientError::from_message(format!(
+            "the server's response has no access_token: {answer}"
+        ))
     })?;
     let login = StoredLogin {
         server: server.to_string(),

@@ -148,6 +148,7 @@ fn print_demo(url: &str, setup: &agnes_core::demo::DemoSetup) {
         .map(|(name, rows)| format!("{name} ({rows} rows)"))
         .collect::<Vec<_>>()
         .join(", ");
+
     println!("Agnes demo is serving on {url} (ctrl-c stops it)");
     println!();
     println!("  admin email:    {}", setup.email);
@@ -163,6 +164,7 @@ fn print_demo(url: &str, setup: &agnes_core::demo::DemoSetup) {
     println!("  sample data:    {}", setup.data_folder.display());
     println!("  tables:         {tables}");
     println!();
+
     match &setup.token {
         Some(token) => {
             println!("A first query (the token is valid for 24 hours):");

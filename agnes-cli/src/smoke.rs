@@ -29,8 +29,8 @@ pub struct SmokeArgs {
     #[arg(env = "AGNES_SERVER")]
     url: Option<String>,
 
-    /// Admin token; else AGNES_TOKEN, the stored login for this server, the admin a previous
-    /// smoke test created on it, or a new admin when the instance has none yet.
+    /// Admin token. Without it: AGNES_TOKEN, the stored login for this server, the admin an
+    /// earlier smoke test created on it, or a new admin when the instance has none yet.
     #[arg(long, env = "AGNES_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
@@ -43,13 +43,13 @@ pub struct SmokeArgs {
     json: bool,
 }
 
-/// How a step ended.
+/// Outcome of a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     /// The step did what it checks.
     Passed,
-    /// The step failed; the message says why.
+    /// The step failed, and the message gives the cause.
     Failed,
     /// An earlier step failed, so this one could not run.
     NotRun,
@@ -60,11 +60,11 @@ pub enum StepStatus {
 pub struct Step {
     /// Stable step name.
     pub name: &'static str,
-    /// How it ended.
+    /// Outcome.
     pub status: StepStatus,
     /// Time it took.
     pub duration_ms: u64,
-    /// What happened, or why it did not run.
+    /// Result, or the reason it did not run.
     pub message: String,
 }
 
@@ -361,7 +361,7 @@ fn client_error(error: &ClientError) -> String {
     }
 }
 
-/// Renders an error answer: status, code, message and hint.
+/// Renders an error response: status, code, message and hint.
 fn server_error(status: StatusCode, body: &Value) -> String {
     let error = &body["error"];
     match error["code"].as_str() {

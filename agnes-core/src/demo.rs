@@ -1,11 +1,11 @@
 //! The quick-start demo: a small sample data set generated here, served by a files source.
 //!
-//! [`DataPlane::prepare_demo`] turns a data directory into a working instance in one step: it
+//! [`DataPlane::prepare_demo`] turns a data directory into a working instance in one step. It
 //! creates the first admin (with a generated password unless one is given) and stores the
-//! credentials in `state/demo-admin.json` with mode 0600, writes three CSV files with fixed
-//! content into `demo-data/`, configures them as the files source `demo`, registers their tables
-//! and syncs them. Run again on the same data directory, it reuses the stored admin, the files and
-//! the source, and syncs again.
+//! credentials in `state/demo-admin.json` with mode 0600. It then writes three CSV files with
+//! fixed content into `demo-data/`, configures them as the files source `demo`, registers their
+//! tables and syncs them. Run again on the same data directory, it reuses the stored admin, the
+//! files and the source, and syncs again.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,7 +46,7 @@ pub const ORDERS: usize = 2000;
 /// How long the demo waits for its sync.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Who the demo admin is.
+/// Identity of the demo admin.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     /// Email of the admin created on a fresh instance.
@@ -76,7 +76,7 @@ pub struct DemoCredentials {
     pub password: String,
 }
 
-/// What [`DataPlane::prepare_demo`] set up.
+/// Result of [`DataPlane::prepare_demo`].
 #[derive(Debug, Clone)]
 pub struct DemoSetup {
     /// Admin email.
@@ -85,7 +85,7 @@ pub struct DemoSetup {
     pub password: Option<String>,
     /// A session token of the admin, valid for a day; `None` when the password is unknown.
     pub token: Option<String>,
-    /// Where the credentials are stored (mode 0600); `None` when the demo did not create them.
+    /// File of the stored credentials (mode 0600); `None` when the demo did not create them.
     pub credentials_file: Option<PathBuf>,
     /// Whether this run created the admin.
     pub created_admin: bool,
@@ -99,7 +99,7 @@ pub struct DemoSetup {
 
 impl DataPlane {
     /// Creates or reuses the demo admin, writes the sample data, configures it as source `demo`,
-    /// registers its tables and syncs them; blocks until the sync ends.
+    /// registers its tables and syncs them. Blocks until the sync ends.
     ///
     /// Fails with `demo.write_failed` when the files cannot be written, `demo.sync_failed` when
     /// the sync does not succeed, and with the errors of bootstrap (such as

@@ -1,7 +1,7 @@
 //! The health report: an overall status computed from named checks.
 //!
-//! Every check has a stable name, a status (`ok`, `warning` or `error`) and a message that says
-//! what to do. The instance checks are `state_db`, `data_dir`, `disk_space` and `release`; the
+//! Every check has a stable name, a status (`ok`, `warning` or `error`) and a message with the
+//! next step. The instance checks are `state_db`, `data_dir`, `disk_space` and `release`; the
 //! data plane adds `query_engine`, `sources`, `stale_tables` and `last_sync`
 //! ([`DataPlane::detailed_health`]). A check that is not `ok` also adds one or more entries to
 //! `warnings`, each with a stable code and, where it concerns one source or table, its name as
@@ -69,7 +69,7 @@ pub struct Check {
 pub struct DetailedCheck {
     /// Result of the check.
     pub status: CheckStatus,
-    /// What the check found and, when it is not `ok`, what to do.
+    /// Finding of the check and, when it is not `ok`, the next step.
     pub message: String,
 }
 
@@ -78,7 +78,7 @@ pub struct DetailedCheck {
 pub struct Warning {
     /// Stable code: the check name, a dot and the condition, such as `stale_tables.never_synced`.
     pub code: String,
-    /// What is wrong and what to do.
+    /// The problem and the next step.
     pub message: String,
     /// The source or table the warning concerns, when it concerns one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,13 +117,13 @@ pub struct SourceFinding {
     pub severity: String,
     /// The table the finding concerns, when it concerns one.
     pub table: Option<String>,
-    /// What is wrong.
+    /// The problem.
     pub message: String,
     /// How to fix it.
     pub hint: String,
 }
 
-/// What the last rebuild did with one source.
+/// Outcome of the last rebuild for one source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SourceHealth {
     /// Source name (its folder under `extracts/`).
@@ -243,7 +243,7 @@ pub struct DetailedHealthReport {
 }
 
 impl DetailedHealthReport {
-    /// The part of the report anyone may read.
+    /// Returns the part of the report anyone may read.
     pub fn public(&self) -> HealthReport {
         HealthReport {
             status: self.status,
@@ -480,7 +480,7 @@ impl Instance {
     }
 }
 
-/// What the data plane checks add to the report.
+/// Parts of the report that the data plane checks fill in.
 #[derive(Default)]
 struct PlaneParts {
     sources: Vec<SourceHealth>,
@@ -849,7 +849,7 @@ impl DataPlane {
     }
 }
 
-/// Reads free and total bytes of the file system that holds `path`.
+/// Reads free and total bytes of the file system that contains `path`.
 pub fn disk_space(path: &Path) -> std::io::Result<DiskSpace> {
     let stats = rustix::fs::statvfs(path).map_err(std::io::Error::from)?;
     Ok(DiskSpace {

@@ -10,8 +10,9 @@ use crate::extract::{Admin, Json};
 
 /// Reports whether the instance is healthy; needs no token and shows no counts, names or paths.
 ///
-/// Every check is listed by name with its status only; `warnings` holds release warnings such as
-/// a deprecated version. The detailed report says why a check is not `ok`.
+/// Every check is listed by name with its status only, and `warnings` contains only release
+/// warnings such as a deprecated version. The detailed report gives the cause of each check that
+/// is not `ok`.
 #[utoipa::path(get, path = "/api/health", tag = "health",
     responses(
         (status = 200, description = "Healthy or degraded", body = HealthReport),
@@ -29,9 +30,9 @@ pub async fn health(
     Ok((status, Json(report)))
 }
 
-/// Reports health with everything needed to act: each check's message, the warnings with stable
-/// codes, contract findings per source, stale tables, the last sync job, disk space, version,
-/// commit and uptime; admins only.
+/// Reports health with everything needed to act, for admins only. The report contains each
+/// check's message, the warnings with stable codes, contract findings per source, stale tables,
+/// the last sync job, disk space, version, commit and uptime.
 #[utoipa::path(get, path = "/api/health/detailed", tag = "health",
     security(("bearer" = [])),
     responses(
