@@ -114,6 +114,46 @@ fn passes_against_a_healthy_instance_with_data() {
         text.contains("Result: passed (7 passed, 0 failed, 0 not run"),
         "{text}"
     );
+
+    // An analyst's token fails the token step instead of skipping the admin-only steps.
+    ok(run(agnes(&config)
+        .args([
+            "admin",
+            "users",
+            "create",
+            "--email",
+            "analyst@example.com",
+            "--role",
+            "analyst",
+        ])
+        .args(["--server", &server.url])
+        .env("AGNES_TOKEN", &token)
+        .env("AGNES_NEW_PASSWORD", "analyst password")));
+    let analyst_config = dir.path().join("analyst");
+    ok(run(agnes(&analyst_config)
+        .args([
+            "login",
+            "--server",
+            &server.url,
+            "--email",
+            "analyst@example.com",
+        ])
+        .args(["--password-env", "PW"])
+        .env("PW", "analyst password")));
+    let (code, report) = smoke_json(&analyst_config, &server.url, None);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(
+        statuses(&report),
+        expect(&[
+            "passed", "failed", "not_run", "not_run", "not_run", "not_run", "not_run"
+        ])
+    );
+    let message = step(&report, "token")["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("token of the stored login but it is not an admin's token"),
+        "{message}"
+    );
+    assert!(message.contains("HTTP 403"), "{message}");
     server.stop();
 }
 
