@@ -179,7 +179,7 @@ impl Client {
             ClientError::new(
                 format!("{method} {url} failed: {e}"),
                 Some(
-                    "Check that the server runs and --server (or AGNES_SERVER) points to it."
+                    "Check that the server runs and that --server, AGNES_SERVER or the stored login (`agnes login`) points to it."
                         .to_string(),
                 ),
             )
