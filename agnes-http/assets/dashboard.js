@@ -93,14 +93,16 @@ function renderHealth(report, detailed) {
   }
   byId("health-facts").replaceChildren(...facts);
 
-  const details = (diagnostics && diagnostics.check_details) || {};
+  // The detailed report gives each check a message; it is shown for checks that are not ok.
   const checks = Object.entries(report.checks || {}).map(([name, check]) =>
     el(
       "li",
       { class: check.status },
       el("span", { class: "badge " + check.status, text: check.status }),
       el("span", { class: "name", text: name.replaceAll("_", " ") }),
-      details[name] ? el("span", { class: "detail", text: details[name] }) : null,
+      check.message && check.status !== "ok"
+        ? el("span", { class: "detail", text: check.message })
+        : null,
     ),
   );
   byId("health-checks").replaceChildren(...checks);

@@ -9,8 +9,8 @@ pub fn required() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The nycflights13 CSV folder: `AGNES_NYCFLIGHTS_DIR`, else the project's shared data folder
-/// beside the checkout. Returns `None` with a note on stderr when it is missing, so the caller
+/// Finds the nycflights13 CSV folder: `AGNES_NYCFLIGHTS_DIR`, else the project's shared data
+/// folder beside the checkout. Returns `None` with a note on stderr when it is missing, so the caller
 /// skips; under `CI=true` a missing folder fails the test instead.
 pub fn nycflights_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("AGNES_NYCFLIGHTS_DIR")

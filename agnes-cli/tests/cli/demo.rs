@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::support::{ServerProcess, agnes, field, mode, ok, run};
 
-/// The SQL inside the printed `agnes query "..."` line.
+/// Returns the SQL inside the printed `agnes query "..."` line.
 fn printed_query(output: &str) -> String {
     let line = output
         .lines()
@@ -16,7 +16,7 @@ fn printed_query(output: &str) -> String {
     line[start..line.len() - 1].to_string()
 }
 
-/// The JSON body of the printed curl command.
+/// Returns the JSON body of the printed curl command.
 fn printed_curl_body(output: &str) -> Value {
     let line = output
         .lines()
@@ -38,7 +38,7 @@ fn run_first_query(config: &std::path::Path, output: &str) -> Vec<String> {
 }
 
 #[test]
-fn demo_serves_sample_data_and_its_printed_query_runs() {
+fn demo_printed_query_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let config = dir.path().join("config");
@@ -156,7 +156,7 @@ fn relative_data_dir_syncs() {
 }
 
 #[test]
-fn demo_takes_the_admin_from_the_environment() {
+fn demo_admin_from_environment() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
     let server = ServerProcess::start(
@@ -252,7 +252,7 @@ fn nycflights_through_the_cli() {
 }
 
 #[test]
-fn unusable_setting_stops_serve_with_the_fix() {
+fn unusable_setting_stops_serve() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(agnes(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

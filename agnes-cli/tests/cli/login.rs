@@ -9,7 +9,7 @@ const EMAIL: &str = "owner@example.com";
 const PASSWORD: &str = "a long enough password";
 
 #[test]
-fn login_stores_a_private_file_and_commands_fall_back_on_it() {
+fn login_file_and_token_order() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("nested").join("config");
     let server = ServerProcess::start(
@@ -167,7 +167,7 @@ fn login_stores_a_private_file_and_commands_fall_back_on_it() {
 }
 
 #[test]
-fn config_folder_falls_back_to_xdg_and_home() {
+fn config_folder_fallbacks() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(
         &dir.path().join("data"),

@@ -66,7 +66,7 @@ fn expect(statuses: &[&str]) -> Vec<(String, String)> {
 }
 
 #[test]
-fn passes_against_a_healthy_instance_with_data() {
+fn healthy_instance_passes() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
     let server = ServerProcess::start(&dir.path().join("data"), &config, &["--demo"], &[]);
@@ -158,7 +158,7 @@ fn passes_against_a_healthy_instance_with_data() {
 }
 
 #[test]
-fn fails_at_the_query_step_when_the_engine_refuses_queries() {
+fn refused_queries_fail_query_step() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
     // A query engine allowed to run no query at once: every query is refused as busy.
@@ -205,7 +205,7 @@ fn fails_at_the_query_step_when_the_engine_refuses_queries() {
 }
 
 #[test]
-fn bootstraps_a_fresh_instance_and_fails_at_the_catalog() {
+fn fresh_instance_fails_catalog_step() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
     let server = ServerProcess::start(&dir.path().join("data"), &config, &[], &[]);
@@ -288,7 +288,7 @@ fn bootstraps_a_fresh_instance_and_fails_at_the_catalog() {
 }
 
 #[test]
-fn unreachable_server_fails_the_health_step() {
+fn unreachable_server_fails_health_step() {
     let dir = tempfile::tempdir().unwrap();
     // A port that was free a moment ago and has nothing listening now.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -84,7 +84,8 @@ fn synced_instance_is_healthy_with_every_check() {
     assert_eq!(last.status, JobStatus::Succeeded);
     assert_eq!(last.published_tables, Some(1));
     let disk = report.disk.expect("disk space");
-    assert!(disk.total_bytes > 0 && disk.free_bytes <= disk.total_bytes);
+    assert!(disk.total_bytes > 0);
+    assert!(disk.free_bytes <= disk.total_bytes);
     assert_eq!(report.diagnostics.published_tables, 1);
     assert_eq!(report.commit, Settings::from_env().commit);
 

@@ -1,5 +1,5 @@
-//! `GET /api/health` and `GET /api/health/detailed` over HTTP: the public report keeps names,
-//! counts and messages to itself; the detailed one says what to do.
+//! `GET /api/health` and `GET /api/health/detailed` over HTTP. The public report shows no names,
+//! counts or messages, and the detailed one gives the next step for each problem.
 
 use agnes_core::Settings;
 use reqwest::StatusCode;
