@@ -46,7 +46,14 @@ if [[ -z "$pg_bin" ]]; then
 fi
 
 pg_root=$(mktemp -d)
-pg_port=${AGNES_TEST_PG_PORT:-55432}
+pg_port=${AGNES_TEST_PG_PORT:-}
+if [[ -z "$pg_port" ]]; then
+    # The first free port from 55432 on, so that a server left by another run does not collide.
+    pg_port=55432
+    while (exec 3<>"/dev/tcp/127.0.0.1/$pg_port") 2>/dev/null; do
+        pg_port=$((pg_port + 1))
+    done
+fi
 pg_password="agnes-test-$RANDOM$RANDOM"
 as_pg=()
 if [[ $(id -u) -eq 0 ]]; then
@@ -60,7 +67,8 @@ chmod 600 "$pg_root/pwfile"
 "${as_pg[@]}" "$pg_bin/initdb" --pgdata="$pg_root/data" --username=agnes --pwfile="$pg_root/pwfile" \
     --auth=scram-sha-256 >"$pg_root/initdb.log" 2>&1 || { cat "$pg_root/initdb.log"; exit 1; }
 "${as_pg[@]}" "$pg_bin/pg_ctl" --pgdata="$pg_root/data" --log="$pg_root/server.log" --wait \
-    --options="-p $pg_port -k $pg_root -c listen_addresses=127.0.0.1" start >/dev/null
+    --options="-p $pg_port -k $pg_root -c listen_addresses=127.0.0.1" start >/dev/null \
+    || { cat "$pg_root/server.log"; exit 1; }
 stop_postgres() {
     "${as_pg[@]}" "$pg_bin/pg_ctl" --pgdata="$pg_root/data" --mode=fast stop >/dev/null 2>&1 || true
     rm -rf "$pg_root"
