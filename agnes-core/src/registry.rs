@@ -512,7 +512,10 @@ impl Instance {
         actor.require_admin()?;
         self.state().with_conn(|conn| {
             let table_id = table.map(|t| get_in(conn, t)).transpose()?.map(|t| t.id);
-            let user_id = user.map(|u| resolve_user(conn, u)).transpose()?.map(|u| u.id);
+            let user_id = user
+                .map(|u| resolve_user(conn, u))
+                .transpose()?
+                .map(|u| u.id);
             read_grants(conn, table_id.as_deref(), user_id.as_deref())
         })
     }
@@ -580,7 +583,7 @@ mod tests {
                 let mut stmt = conn
                     .prepare(
                         "SELECT action, resource, CAST(params AS VARCHAR) FROM audit_log \
-                         WHERE action LIKE 'table.%' ORDER BY occurred_at",
+                         WHERE action LIKE 'table.%' ORDER BY occurred_at, rowid",
                     )
                     .unwrap();
                 let rows = stmt
@@ -734,7 +737,11 @@ mod tests {
             .unwrap();
         assert!(to_admin.created);
         assert_eq!(to_admin.notes.len(), 1);
-        assert!(to_admin.notes[0].contains("is an admin"), "{:?}", to_admin.notes);
+        assert!(
+            to_admin.notes[0].contains("is an admin"),
+            "{:?}",
+            to_admin.notes
+        );
 
         let public = f
             .instance
@@ -748,7 +755,11 @@ mod tests {
             .revoke_table(&f.admin, "open", "ana@example.com", None)
             .unwrap();
         assert!(revoked.revoked);
-        assert!(revoked.notes[0].contains("is public"), "{:?}", revoked.notes);
+        assert!(
+            revoked.notes[0].contains("is public"),
+            "{:?}",
+            revoked.notes
+        );
     }
 
     #[test]
