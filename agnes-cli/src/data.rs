@@ -69,7 +69,7 @@ pub enum DataAdminCommand {
         /// User id or email (see `agnes admin users list`).
         user: String,
     },
-    /// Take back a user's grant of a table; it holds from their next request on.
+    /// Take back a user's grant of a table; it takes effect with their next request.
     Revoke {
         #[command(flatten)]
         server: ServerArgs,
@@ -461,7 +461,7 @@ async fn admin(command: DataAdminCommand) -> Result<Option<Value>, ClientError> 
     Ok(Some(value))
 }
 
-/// The path of the grant of `table` to `user`.
+/// Builds the path of the grant of `table` to `user`.
 fn grant_path(table: &str, user: &str) -> String {
     format!(
         "/api/admin/registry/{}/grants/{}",
@@ -581,8 +581,8 @@ impl ProgressLine {
     }
 }
 
-/// The progress line of a job without its time: a bar over the tables (over the sources while
-/// the job counts no tables), the counts, the phase and the table being copied.
+/// Formats the progress line of a job, without the elapsed time: a bar over the tables (over the
+/// sources while the job counts no tables), the counts, the phase and the table being copied.
 fn progress_text(progress: &Value) -> String {
     let count = |field: &str| progress[field].as_u64().unwrap_or(0);
     let (tables_done, tables_total) = (count("tables_done"), count("tables_total"));
@@ -592,13 +592,16 @@ fn progress_text(progress: &Value) -> String {
     } else {
         (sources_done, sources_total)
     };
+
     let width = 30;
     let filled = (done.min(total) * width / total.max(1)) as usize;
+
     let mut counts = Vec::new();
     if tables_total > 0 {
         counts.push(format!("{tables_done}/{tables_total} tables"));
     }
     counts.push(format!("{sources_done}/{sources_total} sources"));
+
     let current = [
         progress["current_source"].as_str(),
         progress["current_table"].as_str(),
@@ -613,6 +616,7 @@ fn progress_text(progress: &Value) -> String {
     } else {
         current
     };
+
     format!(
         "[{}{}] {}  {:<10} {current}",
         "#".repeat(filled),

@@ -1,7 +1,7 @@
 //! The table registry: which tables of which source a sync extracts, and who may read them.
 //!
 //! A table is public (every user reads it) or private (admins read it, and the users an admin
-//! granted it to). Grants are read on every query, so a revoke holds from the next request on.
+//! granted it to). Grants are read on every query, so a revoke takes effect with the next request.
 //!
 //! A registry row's id is its published table name, so the name analysts query, the name access
 //! control checks and the name syncs write are one and the same (the original mixed ids and names
@@ -130,7 +130,7 @@ pub fn get(state: &StateDb, id: &str) -> Result<RegisteredTable> {
     state.with_conn(|conn| get_in(conn, id))
 }
 
-/// The registered table `id`, read on an open connection.
+/// Reads the registered table `id` on an open connection; fails like [`get`].
 fn get_in(conn: &Connection, id: &str) -> Result<RegisteredTable> {
     let id = id.to_lowercase();
     let mut stmt = conn
@@ -356,7 +356,7 @@ fn map_grant(row: &duckdb::Row<'_>) -> duckdb::Result<TableGrant> {
     })
 }
 
-/// The grants of `table_id` to `user_id` (at most one), or all grants when both are `None`.
+/// Reads the grants, narrowed to `table_id` and to `user_id` when they are given.
 fn read_grants(
     conn: &Connection,
     table_id: Option<&str>,
@@ -446,7 +446,7 @@ impl Instance {
         })
     }
 
-    /// Takes back the grant of `table` to `user` (an id or an email); from the next request on
+    /// Takes back the grant of `table` to `user` (an id or an email). From the next request on,
     /// the user reads the table only if it is public. Revoking a grant that does not exist
     /// changes nothing. Only admins may call it.
     ///

@@ -86,7 +86,7 @@ pub async fn grant(
     Ok((status, Json(outcome)))
 }
 
-/// Takes back a user's grant of a table; it holds from the next request on.
+/// Takes back a user's grant of a table; it takes effect with the next request.
 #[utoipa::path(delete, path = "/api/admin/registry/{id}/grants/{user}", tag = "data",
     security(("bearer" = [])),
     params(

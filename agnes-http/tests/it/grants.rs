@@ -1,5 +1,5 @@
 //! Table grants over HTTP: an analyst reads a private table only while it is granted to them,
-//! and a revoke holds from the very next request.
+//! and a revoke takes effect with the very next request.
 
 use std::time::{Duration, Instant};
 
