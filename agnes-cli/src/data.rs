@@ -163,6 +163,22 @@ pub enum RegistryCommand {
         #[arg(long)]
         private: bool,
     },
+    /// Change a registered table: who may read it, or its description.
+    Update {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Table id.
+        id: String,
+        /// Readable only by admins and users granted it (`agnes admin grant`).
+        #[arg(long, conflicts_with = "public")]
+        private: bool,
+        /// Readable by every user.
+        #[arg(long)]
+        public: bool,
+        /// New description for the catalog.
+        #[arg(long)]
+        description: Option<String>,
+    },
     /// Remove a table from the registry.
     Delete {
         #[command(flatten)]
@@ -358,6 +374,29 @@ async fn admin(command: DataAdminCommand) -> Result<Option<Value>, ClientError> 
             server
                 .client(Duration::from_secs(30))?
                 .call(Method::POST, "/api/admin/registry", Some(&body))
+                .await?
+        }
+        DataAdminCommand::Registry(RegistryCommand::Update {
+            server,
+            id,
+            private,
+            public,
+            description,
+        }) => {
+            let mut body = json!({});
+            if private || public {
+                body["is_public"] = json!(public);
+            }
+            if let Some(description) = description {
+                body["description"] = json!(description);
+            }
+            server
+                .client(Duration::from_secs(30))?
+                .call(
+                    Method::PUT,
+                    &format!("/api/admin/registry/{}", encode(&id)),
+                    Some(&body),
+                )
                 .await?
         }
         DataAdminCommand::Registry(RegistryCommand::Delete { server, id }) => {

@@ -335,9 +335,10 @@ fn reads_anyway(table: &RegisteredTable, user: &User) -> Vec<String> {
     }
     if table.is_public {
         notes.push(format!(
-            "Table {} is public, so every user reads it; a grant matters only while it is \
-             private (PUT /api/admin/registry/{} {{\"is_public\": false}}).",
-            table.id, table.id
+            "Table {id} is public, so every user reads it; a grant matters only while it is \
+             private (PUT /api/admin/registry/{id} {{\"is_public\": false}}, or \
+             `agnes admin registry update {id} --private`).",
+            id = table.id
         ));
     }
     notes
