@@ -60,6 +60,35 @@ pub enum DataAdminCommand {
         /// Job id; omit to list recent jobs.
         id: Option<String>,
     },
+    /// Let a user read a table, also while it is private (see `agnes admin registry`).
+    Grant {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Table id (its published name).
+        table: String,
+        /// User id or email (see `agnes admin users list`).
+        user: String,
+    },
+    /// Take back a user's grant of a table; it takes effect with their next request.
+    Revoke {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Table id.
+        table: String,
+        /// User id or email.
+        user: String,
+    },
+    /// List table grants as JSON: all, or those of one table or one user.
+    Grants {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Only the grants of this table.
+        #[arg(long)]
+        table: Option<String>,
+        /// Only the grants of this user, by id or email.
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 /// `agnes admin configure`.
@@ -133,6 +162,22 @@ pub enum RegistryCommand {
         /// Readable only by admins and users granted it.
         #[arg(long)]
         private: bool,
+    },
+    /// Change a registered table: who may read it, or its description.
+    Update {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Table id.
+        id: String,
+        /// Readable only by admins and users granted it (`agnes admin grant`).
+        #[arg(long, conflicts_with = "public")]
+        private: bool,
+        /// Readable by every user.
+        #[arg(long)]
+        public: bool,
+        /// New description for the catalog.
+        #[arg(long)]
+        description: Option<String>,
     },
     /// Remove a table from the registry.
     Delete {
@@ -331,6 +376,29 @@ async fn admin(command: DataAdminCommand) -> Result<Option<Value>, ClientError> 
                 .call(Method::POST, "/api/admin/registry", Some(&body))
                 .await?
         }
+        DataAdminCommand::Registry(RegistryCommand::Update {
+            server,
+            id,
+            private,
+            public,
+            description,
+        }) => {
+            let mut body = json!({});
+            if private || public {
+                body["is_public"] = json!(public);
+            }
+            if let Some(description) = description {
+                body["description"] = json!(description);
+            }
+            server
+                .client(Duration::from_secs(30))?
+                .call(
+                    Method::PUT,
+                    &format!("/api/admin/registry/{}", encode(&id)),
+                    Some(&body),
+                )
+                .await?
+        }
         DataAdminCommand::Registry(RegistryCommand::Delete { server, id }) => {
             server
                 .client(Duration::from_secs(30))?
@@ -365,8 +433,103 @@ async fn admin(command: DataAdminCommand) -> Result<Option<Value>, ClientError> 
                 .call(Method::GET, &path, None)
                 .await?
         }
+        DataAdminCommand::Grant {
+            server,
+            table,
+            user,
+        } => {
+            let outcome = server
+                .client(Duration::from_secs(30))?
+                .call(Method::PUT, &grant_path(&table, &user), None)
+                .await?;
+            if outcome["created"] == true {
+                eprintln!(
+                    "granted {} to {}",
+                    outcome["table_id"].as_str().unwrap_or(&table),
+                    outcome["email"].as_str().unwrap_or(&user)
+                );
+            } else {
+                eprintln!(
+                    "{} already had {}; nothing changed",
+                    outcome["email"].as_str().unwrap_or(&user),
+                    outcome["table_id"].as_str().unwrap_or(&table)
+                );
+            }
+            print_notes(&outcome);
+            outcome
+        }
+        DataAdminCommand::Revoke {
+            server,
+            table,
+            user,
+        } => {
+            let outcome = server
+                .client(Duration::from_secs(30))?
+                .call(Method::DELETE, &grant_path(&table, &user), None)
+                .await?;
+            if outcome["revoked"] == true {
+                eprintln!(
+                    "revoked {} from {}",
+                    outcome["table_id"].as_str().unwrap_or(&table),
+                    outcome["email"].as_str().unwrap_or(&user)
+                );
+            }
+            print_notes(&outcome);
+            outcome
+        }
+        DataAdminCommand::Grants {
+            server,
+            table,
+            user,
+        } => {
+            let filters: Vec<String> = [("table", table), ("user", user)]
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|v| format!("{name}={}", encode(&v))))
+                .collect();
+            let path = if filters.is_empty() {
+                "/api/admin/grants".to_string()
+            } else {
+                format!("/api/admin/grants?{}", filters.join("&"))
+            };
+            server
+                .client(Duration::from_secs(30))?
+                .call(Method::GET, &path, None)
+                .await?
+        }
     };
     Ok(Some(value))
+}
+
+/// Builds the path of the grant of `table` to `user`.
+fn grant_path(table: &str, user: &str) -> String {
+    format!(
+        "/api/admin/registry/{}/grants/{}",
+        encode(table),
+        encode(user)
+    )
+}
+
+/// Prints the server's notes on a grant or revoke (why it changes nothing now) to stderr.
+fn print_notes(outcome: &Value) {
+    for note in outcome["notes"].as_array().into_iter().flatten() {
+        if let Some(note) = note.as_str() {
+            eprintln!("note: {note}");
+        }
+    }
+}
+
+/// Percent-encodes `value` for a path segment or query value; letters, digits, `-._~` and `@`
+/// stay as they are.
+fn encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 /// Runs `agnes sync` and returns the exit code: 0 when the job succeeded, 1 otherwise.
@@ -435,32 +598,17 @@ impl ProgressLine {
     }
 
     fn show(&mut self, job: &Value, elapsed: Duration) {
-        let progress = &job["progress"];
-        let done = progress["sources_done"].as_u64().unwrap_or(0);
-        let total = progress["sources_total"].as_u64().unwrap_or(0).max(1);
-        let width = 30;
-        let filled = (done * width / total) as usize;
-        let current = [
-            progress["current_source"].as_str(),
-            progress["current_table"].as_str(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("/");
-        let line = format!(
-            "[{}{}] {done}/{total} sources  {:<10} {current}  {:.0}s",
-            "#".repeat(filled),
-            "-".repeat(width as usize - filled),
-            progress["phase"].as_str().unwrap_or(""),
-            elapsed.as_secs_f64()
-        );
+        let line = progress_text(&job["progress"]);
         let mut stderr = std::io::stderr().lock();
         if self.terminal {
-            let _ = write!(stderr, "\r{line:<100}");
+            let _ = write!(
+                stderr,
+                "\r{:<100}",
+                format!("{line}  {:.0}s", elapsed.as_secs_f64())
+            );
             let _ = stderr.flush();
         } else if line != self.last {
-            let _ = writeln!(stderr, "{line}");
+            let _ = writeln!(stderr, "{line}  {:.0}s", elapsed.as_secs_f64());
         }
         self.last = line;
     }
@@ -470,6 +618,53 @@ impl ProgressLine {
             eprintln!();
         }
     }
+}
+
+/// Formats the progress line of a job, without the elapsed time: a bar over the tables (over the
+/// sources while the job counts no tables), the counts, the phase and the table being copied.
+fn progress_text(progress: &Value) -> String {
+    let count = |field: &str| progress[field].as_u64().unwrap_or(0);
+    let (tables_done, tables_total) = (count("tables_done"), count("tables_total"));
+    let (sources_done, sources_total) = (count("sources_done"), count("sources_total"));
+    let (done, total) = if tables_total > 0 {
+        (tables_done, tables_total)
+    } else {
+        (sources_done, sources_total)
+    };
+
+    let width = 30;
+    let filled = (done.min(total) * width / total.max(1)) as usize;
+
+    let mut counts = Vec::new();
+    if tables_total > 0 {
+        counts.push(format!("{tables_done}/{tables_total} tables"));
+    }
+    counts.push(format!("{sources_done}/{sources_total} sources"));
+
+    let current = [
+        progress["current_source"].as_str(),
+        progress["current_table"].as_str(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("/");
+    let current = if current.chars().count() > 40 {
+        let tail: Vec<char> = current.chars().rev().take(39).collect();
+        format!("…{}", tail.into_iter().rev().collect::<String>())
+    } else {
+        current
+    };
+
+    format!(
+        "[{}{}] {}  {:<10} {current}",
+        "#".repeat(filled),
+        "-".repeat(width as usize - filled),
+        counts.join(", "),
+        progress["phase"].as_str().unwrap_or(""),
+    )
+    .trim_end()
+    .to_string()
 }
 
 /// Runs `agnes catalog`.
@@ -697,6 +892,63 @@ impl ServerArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_shows_tables_and_the_current_one() {
+        let copying = json!({
+            "phase": "extracting", "sources_done": 0, "sources_total": 2,
+            "current_source": "files", "current_table": "salaries",
+            "tables_done": 3, "tables_total": 10, "tables_finished": ["a", "b", "c"],
+        });
+        assert_eq!(
+            progress_text(&copying),
+            format!(
+                "[{}{}] 3/10 tables, 0/2 sources  extracting files/salaries",
+                "#".repeat(9),
+                "-".repeat(21)
+            )
+        );
+
+        let starting = json!({"phase": "discovering", "sources_done": 0, "sources_total": 0});
+        assert_eq!(
+            progress_text(&starting),
+            format!("[{}] 0/0 sources  discovering", "-".repeat(30))
+        );
+
+        let custom = json!({
+            "phase": "custom_connectors", "sources_done": 1, "sources_total": 2,
+            "current_source": "crm", "tables_done": 0, "tables_total": 0,
+        });
+        assert_eq!(
+            progress_text(&custom),
+            format!(
+                "[{}{}] 1/2 sources  custom_connectors crm",
+                "#".repeat(15),
+                "-".repeat(15)
+            )
+        );
+
+        let long = json!({
+            "phase": "extracting", "sources_done": 0, "sources_total": 1,
+            "current_source": "warehouse", "current_table": "x".repeat(60),
+            "tables_done": 10, "tables_total": 10,
+        });
+        let text = progress_text(&long);
+        assert!(
+            text.starts_with(&format!("[{}] 10/10 tables", "#".repeat(30))),
+            "{text}"
+        );
+        assert!(text.ends_with(&format!("…{}", "x".repeat(39))), "{text}");
+    }
+
+    #[test]
+    fn grant_paths_are_encoded() {
+        assert_eq!(
+            grant_path("salaries", "ana+data@example.com"),
+            "/api/admin/registry/salaries/grants/ana%2Bdata@example.com"
+        );
+        assert_eq!(encode("a b/c?d"), "a%20b%2Fc%3Fd");
+    }
 
     #[test]
     fn cells_render_json() {

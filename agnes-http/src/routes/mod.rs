@@ -3,6 +3,7 @@
 mod auth;
 mod connectors;
 mod data;
+mod grants;
 mod health;
 mod pages;
 mod users;
@@ -51,6 +52,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/admin/register-table"),
     ("PUT", "/api/admin/registry/{id}"),
     ("DELETE", "/api/admin/registry/{id}"),
+    ("GET", "/api/admin/grants"),
+    ("PUT", "/api/admin/registry/{id}/grants/{user}"),
+    ("DELETE", "/api/admin/registry/{id}/grants/{user}"),
     ("GET", "/api/admin/discover-tables"),
     ("POST", "/api/admin/discover-and-register"),
     ("POST", "/api/sync/trigger"),
@@ -134,6 +138,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(data::list_registry, data::register))
         .routes(routes!(data::register_table))
         .routes(routes!(data::update_registry, data::delete_registry))
+        .routes(routes!(grants::list))
+        .routes(routes!(grants::grant, grants::revoke))
         .routes(routes!(data::discover_tables))
         .routes(routes!(data::discover_and_register))
         .routes(routes!(data::trigger))

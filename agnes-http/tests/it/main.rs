@@ -3,6 +3,7 @@
 mod auth;
 mod data;
 mod fixture;
+mod grants;
 mod health;
 mod query;
 mod restart;
