@@ -66,9 +66,10 @@ async fn serve(listen: String, instance: Arc<Instance>, demo: bool) -> ExitCode 
             return ExitCode::FAILURE;
         }
     };
-    let opened =
-        tokio::task::spawn_blocking(move || AppState::open(instance, PlaneOptions::from_env()))
-            .await;
+    let opened = tokio::task::spawn_blocking(move || {
+        AppState::open(instance, PlaneOptions::try_from_env()?)
+    })
+    .await;
     let state = match opened {
         Ok(Ok(state)) => state,
         Ok(Err(e)) => {

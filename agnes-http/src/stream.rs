@@ -4,12 +4,14 @@
 //! bytes to the response body through a bounded channel, so a result of any size is sent with a
 //! few buffers in memory. Errors before the first row (bad SQL, a denied table, the time limit)
 //! are ordinary error responses. An error after the response has begun aborts the body, so the
-//! client sees a failed transfer rather than a short result. When the client asks for trailers
+//! client sees a failed transfer rather than a short result. A client that reads nothing for a
+//! minute loses its result, so that slow readers cannot hold every query slot. When the client asks for trailers
 //! (`TE: trailers`), the body ends with `agnes-row-count` and `agnes-truncated`.
 
 use std::io::{self, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use agnes_core::Error;
 use agnes_core::query::{Format, QueryStream};
@@ -27,6 +29,8 @@ use crate::error::ApiError;
 const CHUNK: usize = 64 * 1024;
 /// Chunks that may wait in the channel for a slow client.
 const QUEUED_CHUNKS: usize = 8;
+/// Time a client may go without reading before the query is stopped and its slot freed.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Trailer with the number of rows sent.
 pub const ROW_COUNT_TRAILER: &str = "agnes-row-count";
@@ -90,6 +94,7 @@ fn send_rows(stream: QueryStream, format: Format, frames: mpsc::Sender<FrameResu
     let writer = ChannelWriter {
         frames: frames.clone(),
         buffer: Vec::with_capacity(CHUNK),
+        runtime: tokio::runtime::Handle::current(),
     };
     match stream.write_to(format, writer) {
         Ok((written, mut writer)) => {
@@ -105,14 +110,19 @@ fn send_rows(stream: QueryStream, format: Format, frames: mpsc::Sender<FrameResu
                 HeaderName::from_static(TRUNCATED_TRAILER),
                 HeaderValue::from_static(if written.truncated { "true" } else { "false" }),
             );
-            let _ = frames.blocking_send(Ok(Frame::trailers(trailers)));
+            let _ = writer.send_frame(Ok(Frame::trailers(trailers)));
         }
         Err(error) if error.code == "query.write_failed" => {
-            tracing::info!("the client stopped reading a query result");
+            tracing::info!(error = %error.message, "a query result was not sent to the end");
         }
         Err(error) => {
             tracing::warn!(code = error.code, error = %error.message, "a query failed while its result was being sent");
-            let _ = frames.blocking_send(Err(io::Error::other(error.message)));
+            let runtime = tokio::runtime::Handle::current();
+            let send = tokio::time::timeout(
+                STALL_TIMEOUT,
+                frames.send(Err(io::Error::other(error.message))),
+            );
+            let _ = runtime.block_on(send);
         }
     }
 }
@@ -121,6 +131,7 @@ fn send_rows(stream: QueryStream, format: Format, frames: mpsc::Sender<FrameResu
 struct ChannelWriter {
     frames: mpsc::Sender<FrameResult>,
     buffer: Vec<u8>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl ChannelWriter {
@@ -132,9 +143,23 @@ impl ChannelWriter {
             &mut self.buffer,
             Vec::with_capacity(CHUNK),
         ));
-        self.frames
-            .blocking_send(Ok(Frame::data(chunk)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+        self.send_frame(Ok(Frame::data(chunk)))
+    }
+
+    /// Hands one frame to the body, waiting at most [`STALL_TIMEOUT`] for the client to read.
+    fn send_frame(&self, frame: FrameResult) -> io::Result<()> {
+        let send = tokio::time::timeout(STALL_TIMEOUT, self.frames.send(frame));
+        match self.runtime.block_on(send) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the client went away",
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client read nothing for {} s", STALL_TIMEOUT.as_secs()),
+            )),
+        }
     }
 }
 

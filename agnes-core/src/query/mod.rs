@@ -54,6 +54,8 @@ pub struct EngineSettings {
     pub max_rows: usize,
     /// Time after which a running query is interrupted.
     pub timeout: Duration,
+    /// Time limit of a whole-table download, which streams for as long as the client reads.
+    pub export_timeout: Duration,
     /// Queries that may run at once; more are rejected with `query.busy` instead of queueing.
     pub max_concurrent: usize,
 }
@@ -65,9 +67,110 @@ impl Default for EngineSettings {
             threads: 2,
             max_rows: 10_000_000,
             timeout: Duration::from_secs(60),
+            export_timeout: Duration::from_secs(3600),
             max_concurrent: 64,
         }
     }
+}
+
+impl EngineSettings {
+    /// Reads the query limits from the environment; unset or empty variables keep the defaults:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `AGNES_QUERY_TIMEOUT_SECONDS` | time limit of one query | 60 |
+    /// | `AGNES_EXPORT_TIMEOUT_SECONDS` | time limit of a table download | 3600 |
+    /// | `AGNES_QUERY_MEMORY_LIMIT` | DuckDB memory limit shared by all queries, such as `2GB` | `2GB` |
+    /// | `AGNES_QUERY_THREADS` | DuckDB worker threads for queries | 2 |
+    /// | `AGNES_QUERY_MAX_ROWS` | largest row limit a request may set | 10000000 |
+    /// | `AGNES_QUERY_MAX_CONCURRENT` | queries that run at once before `query.busy` | 64 |
+    ///
+    /// Fails with `settings.invalid` naming the variable whose value cannot be used.
+    pub fn try_from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, which returns a variable's value; see
+    /// [`EngineSettings::try_from_env`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let read = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let defaults = Self::default();
+        let seconds = |name: &str, default: Duration| -> Result<Duration> {
+            match read(name) {
+                None => Ok(default),
+                Some(value) => value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s > 0.0 && *s <= 7.0 * 86_400.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        invalid_setting(
+                            name,
+                            &value,
+                            "a number of seconds above 0 and at most 604800, such as 60",
+                        )
+                    }),
+            }
+        };
+        let count = |name: &str, default: usize| -> Result<usize> {
+            match read(name) {
+                None => Ok(default),
+                Some(value) => value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| invalid_setting(name, &value, "a whole number above 0")),
+            }
+        };
+        let memory_limit = match read("AGNES_QUERY_MEMORY_LIMIT") {
+            None => defaults.memory_limit.clone(),
+            Some(value) if is_memory_size(&value) => value.trim().to_string(),
+            Some(value) => {
+                return Err(invalid_setting(
+                    "AGNES_QUERY_MEMORY_LIMIT",
+                    &value,
+                    "a size with a unit, such as 512MB, 2GB or 4GiB",
+                ));
+            }
+        };
+        let threads = count("AGNES_QUERY_THREADS", defaults.threads as usize)?;
+        Ok(Self {
+            memory_limit,
+            threads: i64::try_from(threads).unwrap_or(i64::MAX),
+            max_rows: count("AGNES_QUERY_MAX_ROWS", defaults.max_rows)?,
+            timeout: seconds("AGNES_QUERY_TIMEOUT_SECONDS", defaults.timeout)?,
+            export_timeout: seconds("AGNES_EXPORT_TIMEOUT_SECONDS", defaults.export_timeout)?,
+            max_concurrent: count("AGNES_QUERY_MAX_CONCURRENT", defaults.max_concurrent)?,
+        })
+    }
+}
+
+/// Whether `value` is a size DuckDB's `memory_limit` accepts: a number and a byte unit.
+fn is_memory_size(value: &str) -> bool {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number_ok = number
+        .parse::<f64>()
+        .is_ok_and(|n| n.is_finite() && n > 0.0);
+    let unit = unit.trim().to_ascii_lowercase();
+    number_ok
+        && matches!(
+            unit.as_str(),
+            "b" | "kb" | "mb" | "gb" | "tb" | "kib" | "mib" | "gib" | "tib"
+        )
+}
+
+fn invalid_setting(name: &str, value: &str, expected: &str) -> Error {
+    Error::invalid(
+        "settings.invalid",
+        format!("{name}={value:?} is not {expected}"),
+    )
+    .with_hint(format!("Fix {name} or unset it to use the default."))
 }
 
 /// Interrupts queries that run past their deadline.
@@ -792,17 +895,24 @@ impl QueryEngine {
             )
             .with_hint("Ask for fewer rows, or download the table as Parquet."));
         }
-        self.start_unchecked(sql, limit, access)
+        self.start_unchecked(sql, limit, access, self.settings.timeout)
     }
 
     /// Starts one read-only SELECT that hands out every row, for exports of whole tables.
     ///
-    /// Fails as [`QueryEngine::start`] does, except that there is no row limit.
+    /// Fails as [`QueryEngine::start`] does, except that there is no row limit and the time
+    /// limit is the export timeout.
     pub fn start_export(&self, sql: &str, access: &Access) -> Result<QueryStream> {
-        self.start_unchecked(sql, usize::MAX, access)
+        self.start_unchecked(sql, usize::MAX, access, self.settings.export_timeout)
     }
 
-    fn start_unchecked(&self, sql: &str, limit: usize, access: &Access) -> Result<QueryStream> {
+    fn start_unchecked(
+        &self,
+        sql: &str,
+        limit: usize,
+        access: &Access,
+        timeout: Duration,
+    ) -> Result<QueryStream> {
         let snapshot = self.snapshot().ok_or_else(|| {
             Error::new(
                 ErrorKind::Unavailable,
@@ -812,7 +922,7 @@ impl QueryEngine {
             .with_hint("Run a sync (POST /api/sync/trigger or `agnes sync`) and try again.")
         })?;
         let slot = self.acquire_slot()?;
-        let deadline = Instant::now() + self.settings.timeout;
+        let deadline = Instant::now() + timeout;
         snapshot.start(
             sql,
             limit,
@@ -872,4 +982,57 @@ fn open_failed(step: &str, message: &str, scrubber: &Scrubber) -> Error {
 fn query_failed(error: duckdb::Error) -> Error {
     Error::new(ErrorKind::InvalidQuery, "query.failed", error.to_string())
         .with_hint("Fix the SQL; GET /api/catalog/tables lists the tables and their columns.")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<EngineSettings> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EngineSettings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn engine_settings_from_environment() {
+        let defaults = read(&[]).unwrap();
+        assert_eq!(defaults.timeout, Duration::from_secs(60));
+        assert_eq!(defaults.memory_limit, "2GB");
+
+        let set = read(&[
+            ("AGNES_QUERY_TIMEOUT_SECONDS", "2.5"),
+            ("AGNES_EXPORT_TIMEOUT_SECONDS", "600"),
+            ("AGNES_QUERY_MEMORY_LIMIT", " 512MiB "),
+            ("AGNES_QUERY_THREADS", "4"),
+            ("AGNES_QUERY_MAX_ROWS", "5000"),
+            ("AGNES_QUERY_MAX_CONCURRENT", "8"),
+        ])
+        .unwrap();
+        assert_eq!(set.timeout, Duration::from_millis(2500));
+        assert_eq!(set.export_timeout, Duration::from_secs(600));
+        assert_eq!(set.memory_limit, "512MiB");
+        assert_eq!(set.threads, 4);
+        assert_eq!(set.max_rows, 5000);
+        assert_eq!(set.max_concurrent, 8);
+
+        for (name, value) in [
+            ("AGNES_QUERY_TIMEOUT_SECONDS", "0"),
+            ("AGNES_QUERY_TIMEOUT_SECONDS", "soon"),
+            ("AGNES_QUERY_MEMORY_LIMIT", "2"),
+            ("AGNES_QUERY_MEMORY_LIMIT", "lots GB"),
+            ("AGNES_QUERY_MEMORY_LIMIT", "2GB; SET x = 1"),
+            ("AGNES_QUERY_THREADS", "-1"),
+            ("AGNES_QUERY_MAX_CONCURRENT", "0"),
+        ] {
+            let error = read(&[(name, value)]).unwrap_err();
+            assert_eq!(error.code, "settings.invalid", "{name}={value}");
+            assert!(error.message.contains(name), "{}", error.message);
+            assert!(error.message.contains(value), "{}", error.message);
+        }
+    }
 }

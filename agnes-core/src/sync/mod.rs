@@ -103,16 +103,19 @@ pub struct PlaneOptions {
 }
 
 impl PlaneOptions {
-    /// Reads `CONNECTORS_DIR` (default `connectors/custom` in the working directory) and the
-    /// remote-attach variables of [`RemotePolicy::from_env`].
-    pub fn from_env() -> Self {
-        Self {
+    /// Reads `CONNECTORS_DIR` (default `connectors/custom` in the working directory), the query
+    /// limits of [`EngineSettings::try_from_env`] and the remote-attach variables of
+    /// [`RemotePolicy::from_env`].
+    ///
+    /// Fails with `settings.invalid` naming a variable whose value cannot be used.
+    pub fn try_from_env() -> Result<Self> {
+        Ok(Self {
             connectors_dir: std::env::var_os("CONNECTORS_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("connectors/custom")),
-            engine: EngineSettings::default(),
+            engine: EngineSettings::try_from_env()?,
             policy: RemotePolicy::from_env(),
-        }
+        })
     }
 }
 
