@@ -34,14 +34,14 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Trailer with the number of rows sent.
 pub const ROW_COUNT_TRAILER: &str = "agnes-row-count";
-/// Trailer that says whether the row limit cut the result.
+/// Trailer that is `true` when the row limit cut the result.
 pub const TRUNCATED_TRAILER: &str = "agnes-truncated";
 
 type FrameResult = Result<Frame<Bytes>, io::Error>;
 
-/// Runs `start` on a blocking thread and answers with its rows in `format`, with `headers` added.
+/// Runs `start` on a blocking thread and responds with its rows in `format`, with `headers` added.
 ///
-/// Answers with the error when the query fails before its first rows are sent.
+/// Returns the error instead when the query fails before its first rows are sent.
 pub async fn respond<F>(
     state: &AppState,
     format: Format,
@@ -70,7 +70,7 @@ where
         Ok(Err(error)) => return Err(ApiError(error)),
         Err(_) => {
             return Err(ApiError(Error::internal(
-                "the query thread ended before it answered",
+                "the query thread ended without a result",
             )));
         }
     }
