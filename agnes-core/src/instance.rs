@@ -1,6 +1,7 @@
 //! An Agnes instance: its data directory, state database, signing key and auth state.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -60,6 +61,10 @@ impl Layout {
             fs::write(&probe, b"").map_err(|e| not_writable(folder, &e))?;
             fs::remove_file(&probe).map_err(|e| not_writable(folder, &e))?;
         }
+        // The state folder holds password hashes, tokens and source secrets: only the server's
+        // user may list or read it, whatever the umask made of its files.
+        fs::set_permissions(&self.state_dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| not_writable(&self.state_dir, &e))?;
         Ok(())
     }
 }
@@ -314,6 +319,11 @@ mod tests {
             assert!(dir.path().join(folder).is_dir(), "{folder} missing");
         }
         assert!(dir.path().join("state/system.duckdb").is_file());
+        let mode = fs::metadata(dir.path().join("state"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "the state folder is open to others");
         assert!(dir.path().join("state/.jwt_secret").is_file());
         assert!(instance.is_setup_required());
     }

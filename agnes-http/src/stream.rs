@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use agnes_core::Error;
-use agnes_core::query::{Format, QueryStream};
+use agnes_core::query::{CancelToken, Format, QueryStream};
 use agnes_core::sync::DataPlane;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -49,13 +49,18 @@ pub async fn respond<F>(
     start: F,
 ) -> Result<Response, ApiError>
 where
-    F: FnOnce(&DataPlane) -> agnes_core::Result<QueryStream> + Send + 'static,
+    F: FnOnce(&DataPlane, CancelToken) -> agnes_core::Result<QueryStream> + Send + 'static,
 {
     let (ready, started) = oneshot::channel::<agnes_core::Result<()>>();
     let (frames, body) = mpsc::channel::<FrameResult>(QUEUED_CHUNKS);
     let plane = state.plane().clone();
+    // Until the response exists, a client that goes away drops this future, and the guard stops
+    // the query; afterwards a closed body ends it at the next chunk.
+    let cancel = CancelToken::default();
+    let guard = CancelOnDrop(Some(cancel.clone()));
     tokio::task::spawn_blocking(move || {
-        let stream = match start(&plane).and_then(|s| format.check(&s.schema()).map(|()| s)) {
+        let stream = match start(&plane, cancel).and_then(|s| format.check(&s.schema()).map(|()| s))
+        {
             Ok(stream) => stream,
             Err(error) => {
                 let _ = ready.send(Err(error));
@@ -82,6 +87,7 @@ where
         header::TRAILER,
         HeaderValue::from_static("agnes-row-count, agnes-truncated"),
     );
+    guard.disarm();
     let mut response = Response::new(Body::new(ChannelBody { frames: body }));
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().extend(headers);
@@ -191,5 +197,22 @@ impl http_body::Body for ChannelBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         self.frames.poll_recv(cx)
+    }
+}
+
+/// Cancels a query when dropped, unless disarmed first.
+struct CancelOnDrop(Option<CancelToken>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.0.take() {
+            cancel.cancel();
+        }
     }
 }

@@ -148,9 +148,8 @@ impl Format {
             Some(field) => Err(Error::invalid(
                 "query.format_unsupported",
                 format!(
-                    "column {:?} is a nested type ({}), which CSV cannot hold",
-                    field.name(),
-                    field.data_type()
+                    "column {:?} holds lists, structs or maps, which CSV cannot hold",
+                    field.name()
                 ),
             )
             .with_hint("Ask for json, ndjson or parquet, or turn the column into text with CAST(... AS VARCHAR).")),

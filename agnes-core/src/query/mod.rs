@@ -23,7 +23,7 @@ pub use format::{Format, Written};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,10 @@ pub struct EngineSettings {
     pub export_timeout: Duration,
     /// Queries that may run at once; more are rejected with `query.busy` instead of queueing.
     pub max_concurrent: usize,
+    /// Queries one user may run at once, so that one user cannot take every slot.
+    pub max_per_user: usize,
+    /// Largest row limit a viewer may ask for in any format.
+    pub viewer_max_rows: usize,
 }
 
 impl Default for EngineSettings {
@@ -69,6 +73,8 @@ impl Default for EngineSettings {
             timeout: Duration::from_secs(60),
             export_timeout: Duration::from_secs(3600),
             max_concurrent: 64,
+            max_per_user: 8,
+            viewer_max_rows: 10_000,
         }
     }
 }
@@ -84,6 +90,8 @@ impl EngineSettings {
     /// | `AGNES_QUERY_THREADS` | DuckDB worker threads for queries | 2 |
     /// | `AGNES_QUERY_MAX_ROWS` | largest row limit a request may set | 10000000 |
     /// | `AGNES_QUERY_MAX_CONCURRENT` | queries that run at once before `query.busy` | 64 |
+    /// | `AGNES_QUERY_MAX_PER_USER` | queries one user runs at once before `query.busy` | 8 |
+    /// | `AGNES_VIEWER_MAX_ROWS` | largest row limit of a viewer's query | 10000 |
     ///
     /// Fails with `settings.invalid` naming the variable whose value cannot be used.
     pub fn try_from_env() -> Result<Self> {
@@ -143,6 +151,8 @@ impl EngineSettings {
             timeout: seconds("AGNES_QUERY_TIMEOUT_SECONDS", defaults.timeout)?,
             export_timeout: seconds("AGNES_EXPORT_TIMEOUT_SECONDS", defaults.export_timeout)?,
             max_concurrent: count("AGNES_QUERY_MAX_CONCURRENT", defaults.max_concurrent)?,
+            max_per_user: count("AGNES_QUERY_MAX_PER_USER", defaults.max_per_user)?,
+            viewer_max_rows: count("AGNES_VIEWER_MAX_ROWS", defaults.viewer_max_rows)?,
         })
     }
 }
@@ -173,13 +183,38 @@ fn invalid_setting(name: &str, value: &str, expected: &str) -> Error {
     .with_hint(format!("Fix {name} or unset it to use the default."))
 }
 
+/// Stops a running query from another thread, for example when its client went away.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// Asks the query to stop; the time-limit thread interrupts it within 20 ms.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Who runs a query and how it can be stopped early.
+#[derive(Debug, Clone, Default)]
+pub struct QueryContext {
+    /// The user the query counts against for the per-user limit; `None` for internal queries.
+    pub user_id: Option<String>,
+    /// Stops the query when cancelled.
+    pub cancel: CancelToken,
+}
+
 /// Interrupts queries that run past their deadline.
 ///
 /// One background thread checks the registered queries every 20 ms. It interrupts an overdue
 /// query on every check until the query deregisters, because DuckDB drops an interrupt that
 /// arrives before the query has started.
 struct Watchdog {
-    running: Mutex<HashMap<u64, (Instant, Interrupter)>>,
+    running: Mutex<HashMap<u64, (Instant, Interrupter, CancelToken)>>,
     next_id: AtomicU64,
 }
 
@@ -195,13 +230,13 @@ impl Watchdog {
             .spawn(move || {
                 while let Some(watchdog) = weak.upgrade() {
                     let now = Instant::now();
-                    for (deadline, interrupter) in watchdog
+                    for (deadline, interrupter, cancel) in watchdog
                         .running
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .values()
                     {
-                        if now >= *deadline {
+                        if now >= *deadline || cancel.is_cancelled() {
                             interrupter.interrupt();
                         }
                     }
@@ -215,14 +250,15 @@ impl Watchdog {
         watchdog
     }
 
-    /// Interrupts the connection of `interrupter` from `deadline` on, until [`Watchdog::forget`]
+    /// Interrupts the connection of `interrupter` from `deadline` on, or once `cancel` is
+    /// cancelled, until [`Watchdog::forget`]
     /// is called with the returned id; that must happen before the connection is dropped.
-    fn watch(&self, deadline: Instant, interrupter: Interrupter) -> u64 {
+    fn watch(&self, deadline: Instant, interrupter: Interrupter, cancel: CancelToken) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (deadline, interrupter));
+            .insert(id, (deadline, interrupter, cancel));
         id
     }
 
@@ -256,6 +292,8 @@ pub struct Snapshot {
     owner: Mutex<Connection>,
     database: Database,
     scrubber: Scrubber,
+    time_limit: Duration,
+    memory_limit: String,
 }
 
 /// The two connections a query uses: the `duckdb` crate's, for the parse-tree check, and a raw
@@ -332,12 +370,24 @@ impl Snapshot {
             owner: Mutex::new(conn),
             database,
             scrubber,
+            time_limit: settings.timeout,
+            memory_limit: settings.memory_limit.clone(),
         })
     }
 
     /// The publication this snapshot serves.
     pub fn publication(&self) -> &Publication {
         &self.publication
+    }
+
+    /// Whether DuckDB's `message` reports that a file under the extracts folder is missing,
+    /// which a sync repairs, rather than a mistake in the query.
+    fn names_missing_extract_file(&self, message: &str) -> bool {
+        let missing = message.contains("No files found that match the pattern")
+            || message.contains("No such file or directory");
+        // Published views read from the hidden version folders, `extracts/.<source>.v<time>/`.
+        let versions = self.publication.extracts_root.join(".");
+        missing && message.contains(versions.to_string_lossy().as_ref())
     }
 
     fn checkout(&self) -> Result<QueryConnection> {
@@ -381,7 +431,7 @@ impl Snapshot {
         sql: &str,
         limit: usize,
         access: &Access,
-        watch: Option<(Arc<Watchdog>, Instant)>,
+        watch: Option<(Arc<Watchdog>, Instant, CancelToken)>,
         slot: Option<Slot>,
     ) -> Result<QueryStream> {
         let mut conn = self.checkout()?;
@@ -395,9 +445,10 @@ impl Snapshot {
             self.checkin(conn);
             return Err(self.scrubber.error(error));
         }
-        let deadline = watch.as_ref().map(|(_, deadline)| *deadline);
-        let watch = watch.map(|(watchdog, deadline)| {
-            let id = watchdog.watch(deadline, conn.raw.interrupter());
+        let deadline = watch.as_ref().map(|(_, deadline, _)| *deadline);
+        let cancel = watch.as_ref().map(|(_, _, cancel)| cancel.clone());
+        let watch = watch.map(|(watchdog, deadline, cancel)| {
+            let id = watchdog.watch(deadline, conn.raw.interrupter(), cancel);
             (watchdog, id)
         });
         let started = conn.raw.start(sql);
@@ -407,6 +458,7 @@ impl Snapshot {
             snapshot: self.clone(),
             watch,
             deadline,
+            cancel,
             limit,
             emitted: 0,
             truncated: false,
@@ -434,6 +486,7 @@ pub struct QueryStream {
     snapshot: Arc<Snapshot>,
     watch: Option<(Arc<Watchdog>, u64)>,
     deadline: Option<Instant>,
+    cancel: Option<CancelToken>,
     limit: usize,
     emitted: usize,
     truncated: bool,
@@ -555,28 +608,54 @@ impl QueryStream {
         }
     }
 
-    /// Turns DuckDB's error into ours: the time limit and the memory limit get their own codes.
+    /// Turns DuckDB's error into ours: the time limit, the memory limit, a cancelled query and a
+    /// missing extract file get their own codes.
     fn failed(&self, error: RawError) -> Error {
         let timed_out = self.deadline.is_some_and(|d| Instant::now() >= d);
+        let cancelled = self.cancel.as_ref().is_some_and(CancelToken::is_cancelled);
+        let limit = self.snapshot.time_limit;
         let error = match error.class {
+            ErrorClass::Interrupted if cancelled => Error::new(
+                ErrorKind::Unavailable,
+                "query.cancelled",
+                "the query was stopped because its client went away",
+            ),
             ErrorClass::Interrupted if timed_out => Error::new(
                 ErrorKind::LimitExceeded,
                 "query.timeout",
-                "the query ran longer than the time limit and was stopped",
+                format!(
+                    "the query ran longer than the time limit of {} s and was stopped",
+                    limit.as_secs_f64()
+                ),
             )
             .with_hint("Add filters or aggregate, ask for fewer rows, or download the table and query it locally."),
             ErrorClass::OutOfMemory => Error::new(
                 ErrorKind::LimitExceeded,
                 "query.memory_limit",
-                format!("the query needed more memory than the server allows: {}", error.message),
+                format!(
+                    "the query needed more memory than the server's limit of {}: {}",
+                    self.snapshot.memory_limit,
+                    first_line(&error.message)
+                ),
             )
             .with_hint("Aggregate or filter earlier, select fewer columns, or ask for fewer rows; large sorts and joins need the most memory."),
+            _ if self.snapshot.names_missing_extract_file(&error.message) => Error::new(
+                ErrorKind::Unavailable,
+                "query.extract_missing",
+                format!("a published data file is missing on the server: {}", first_line(&error.message)),
+            )
+            .with_hint("Run a sync (`agnes sync` or POST /api/sync/trigger) to rebuild the extract; GET /api/health/detailed names the source."),
             _ => Error::new(ErrorKind::InvalidQuery, "query.failed", error.message).with_hint(
                 "Fix the SQL; GET /api/catalog/tables lists the tables and their columns.",
             ),
         };
         self.snapshot.scrubber.error(error)
     }
+}
+
+/// The first line of a DuckDB message, without the advice DuckDB adds for its own shell.
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message).trim_end()
 }
 
 impl Drop for QueryStream {
@@ -797,14 +876,30 @@ pub struct QueryEngine {
     retired: Mutex<Vec<Weak<Snapshot>>>,
     watchdog: Arc<Watchdog>,
     active: Arc<AtomicUsize>,
+    per_user: PerUser,
 }
 
-/// Releases a query slot when dropped.
-struct Slot(Arc<AtomicUsize>);
+/// Running queries by user id.
+type PerUser = Arc<Mutex<HashMap<String, usize>>>;
+
+/// Releases a query slot, and the user's share of the slots, when dropped.
+struct Slot {
+    active: Arc<AtomicUsize>,
+    user: Option<(PerUser, String)>,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.active.fetch_sub(1, Ordering::AcqRel);
+        if let Some((per_user, user)) = &self.user {
+            let mut per_user = per_user.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = per_user.get_mut(user) {
+                *count -= 1;
+                if *count == 0 {
+                    per_user.remove(user);
+                }
+            }
+        }
     }
 }
 
@@ -823,6 +918,7 @@ impl QueryEngine {
             retired: Mutex::new(Vec::new()),
             watchdog: Watchdog::start(),
             active: Arc::new(AtomicUsize::new(0)),
+            per_user: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -885,6 +981,21 @@ impl QueryEngine {
     /// forbids, `query.failed` when DuckDB rejects it, and `query.timeout` or
     /// `query.memory_limit` when a limit stops it before its first rows.
     pub fn start(&self, sql: &str, limit: usize, access: &Access) -> Result<QueryStream> {
+        self.start_with(sql, limit, access, &QueryContext::default())
+    }
+
+    /// Starts a query like [`QueryEngine::start`], counted against `context.user_id` and stopped
+    /// when `context.cancel` is cancelled.
+    ///
+    /// Fails as [`QueryEngine::start`] does, and with `query.busy` when the user already runs
+    /// the per-user maximum of queries.
+    pub fn start_with(
+        &self,
+        sql: &str,
+        limit: usize,
+        access: &Access,
+        context: &QueryContext,
+    ) -> Result<QueryStream> {
         if limit > self.settings.max_rows {
             return Err(Error::invalid(
                 "query.limit_too_large",
@@ -895,15 +1006,26 @@ impl QueryEngine {
             )
             .with_hint("Ask for fewer rows, or download the table as Parquet."));
         }
-        self.start_unchecked(sql, limit, access, self.settings.timeout)
+        self.start_unchecked(sql, limit, access, self.settings.timeout, context)
     }
 
     /// Starts one read-only SELECT that hands out every row, for exports of whole tables.
     ///
-    /// Fails as [`QueryEngine::start`] does, except that there is no row limit and the time
-    /// limit is the export timeout.
-    pub fn start_export(&self, sql: &str, access: &Access) -> Result<QueryStream> {
-        self.start_unchecked(sql, usize::MAX, access, self.settings.export_timeout)
+    /// Fails as [`QueryEngine::start_with`] does, except that there is no row limit and the
+    /// time limit is the export timeout.
+    pub fn start_export(
+        &self,
+        sql: &str,
+        access: &Access,
+        context: &QueryContext,
+    ) -> Result<QueryStream> {
+        self.start_unchecked(
+            sql,
+            usize::MAX,
+            access,
+            self.settings.export_timeout,
+            context,
+        )
     }
 
     fn start_unchecked(
@@ -912,6 +1034,7 @@ impl QueryEngine {
         limit: usize,
         access: &Access,
         timeout: Duration,
+        context: &QueryContext,
     ) -> Result<QueryStream> {
         let snapshot = self.snapshot().ok_or_else(|| {
             Error::new(
@@ -921,21 +1044,24 @@ impl QueryEngine {
             )
             .with_hint("Run a sync (POST /api/sync/trigger or `agnes sync`) and try again.")
         })?;
-        let slot = self.acquire_slot()?;
+        let slot = self.acquire_slot(context.user_id.as_deref())?;
         let deadline = Instant::now() + timeout;
         snapshot.start(
             sql,
             limit,
             access,
-            Some((self.watchdog.clone(), deadline)),
+            Some((self.watchdog.clone(), deadline, context.cancel.clone())),
             Some(slot),
         )
     }
 
     /// Takes one of the `max_concurrent` query slots, or fails with `query.busy`.
-    fn acquire_slot(&self) -> Result<Slot> {
+    fn acquire_slot(&self, user: Option<&str>) -> Result<Slot> {
         let taken = self.active.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(self.active.clone());
+        let mut slot = Slot {
+            active: self.active.clone(),
+            user: None,
+        };
         if taken >= self.settings.max_concurrent {
             return Err(Error::new(
                 ErrorKind::Busy {
@@ -948,6 +1074,25 @@ impl QueryEngine {
                 ),
             )
             .with_hint("Retry in a second or two."));
+        }
+        if let Some(user) = user {
+            let mut per_user = self.per_user.lock().unwrap_or_else(|p| p.into_inner());
+            let count = per_user.entry(user.to_string()).or_insert(0);
+            if *count >= self.settings.max_per_user {
+                return Err(Error::new(
+                    ErrorKind::Busy {
+                        retry_after: Duration::from_secs(1),
+                    },
+                    "query.busy",
+                    format!(
+                        "you already run {} queries, the most one user may run at once",
+                        self.settings.max_per_user
+                    ),
+                )
+                .with_hint("Wait for one of your queries to finish, then retry."));
+            }
+            *count += 1;
+            slot.user = Some((self.per_user.clone(), user.to_string()));
         }
         Ok(slot)
     }

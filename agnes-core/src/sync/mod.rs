@@ -32,7 +32,9 @@ use crate::error::{Error, Result};
 use crate::extract::ExtractStore;
 use crate::instance::Instance;
 use crate::orchestrator::{Column, Orchestrator, Publication};
-use crate::query::{Access, EngineSettings, QueryEngine, QueryResult, QueryStream};
+use crate::query::{
+    Access, CancelToken, EngineSettings, QueryContext, QueryEngine, QueryResult, QueryStream,
+};
 use crate::registry::{self, NewTable};
 use crate::remote::{RemotePolicy, SecretLookup};
 use crate::sources::{SourceConfig, SourceStore, password_secret_name};
@@ -528,8 +530,35 @@ impl DataPlane {
         sql: &str,
         limit: usize,
     ) -> Result<QueryStream> {
+        self.start_query_with(principal, sql, limit, CancelToken::default())
+    }
+
+    /// Starts a query like [`DataPlane::start_query`] that `cancel` can stop, for example when
+    /// the client goes away. The query counts against `principal`'s share of the query slots.
+    ///
+    /// Fails as [`QueryEngine::start_with`] does, and with `query.limit_too_large` when a viewer
+    /// asks for more rows than viewers may read at once.
+    pub fn start_query_with(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        limit: usize,
+        cancel: CancelToken,
+    ) -> Result<QueryStream> {
+        let viewer_max = self.engine.settings().viewer_max_rows;
+        if principal.role == Role::Viewer && limit > viewer_max {
+            return Err(Error::invalid(
+                "query.limit_too_large",
+                format!("limit {limit} is above the {viewer_max} rows a viewer may read per query"),
+            )
+            .with_hint("Ask for fewer rows or aggregate; an admin can give you the analyst role, which downloads whole tables."));
+        }
         let access = self.access(principal)?;
-        self.engine.start(sql, limit, &access)
+        let context = QueryContext {
+            user_id: Some(principal.user_id.clone()),
+            cancel,
+        };
+        self.engine.start_with(sql, limit, &access, &context)
     }
 
     /// Starts reading every row of the published table `table` for `principal`, and returns the
@@ -541,11 +570,16 @@ impl DataPlane {
         &self,
         principal: &Principal,
         table: &str,
+        cancel: CancelToken,
     ) -> Result<(QueryStream, Option<String>)> {
         let (name, tag) = self.download_version(principal, table)?;
         let access = self.access(principal)?;
         let sql = format!("SELECT * FROM {}", quote_identifier(&name));
-        Ok((self.engine.start_export(&sql, &access)?, tag))
+        let context = QueryContext {
+            user_id: Some(principal.user_id.clone()),
+            cancel,
+        };
+        Ok((self.engine.start_export(&sql, &access, &context)?, tag))
     }
 
     /// The exact name of the published table `table` that `principal` may download, and its

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use agnes_core::auth::Principal;
 use agnes_core::sources::SourceConfig;
 use agnes_core::sync::JobStatus;
 
@@ -197,15 +198,20 @@ fn queries_survive_rebuilds() {
     let plane = Arc::clone(&harness.plane);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done = Arc::new(AtomicUsize::new(0));
+    // Fifty users, because one user may run only a few queries at once.
     let workers: Vec<_> = (0..50)
-        .map(|_| {
+        .map(|worker| {
             let plane = Arc::clone(&plane);
             let stop = Arc::clone(&stop);
             let done = Arc::clone(&done);
+            let user = Principal {
+                user_id: format!("admin-{worker}"),
+                ..admin()
+            };
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let result = plane.query(
-                        &admin(),
+                        &user,
                         "SELECT count(*) FROM alpha JOIN beta ON alpha.id = beta.id",
                         10,
                     );

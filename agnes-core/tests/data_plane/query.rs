@@ -297,3 +297,139 @@ fn stream_reports_truncation_and_limits_rows() {
         assert_eq!(result.truncated, truncated, "limit {limit}");
     }
 }
+
+fn engine_with(
+    harness: &Harness,
+    settings: agnes_core::query::EngineSettings,
+) -> agnes_core::query::QueryEngine {
+    let engine = agnes_core::query::QueryEngine::new(
+        settings,
+        agnes_core::remote::RemotePolicy::default(),
+        std::sync::Arc::new(agnes_core::remote::EnvSecrets),
+    );
+    engine
+        .install(harness.plane.publication().unwrap())
+        .unwrap();
+    engine
+}
+
+fn context(user: &str) -> agnes_core::query::QueryContext {
+    agnes_core::query::QueryContext {
+        user_id: Some(user.to_string()),
+        cancel: agnes_core::query::CancelToken::default(),
+    }
+}
+
+#[test]
+fn one_user_cannot_take_every_slot() {
+    use agnes_core::query::{Access, EngineSettings};
+    let harness = published();
+    let engine = engine_with(
+        &harness,
+        EngineSettings {
+            max_per_user: 2,
+            ..Default::default()
+        },
+    );
+    let sql = "SELECT * FROM range(100000) t(i)";
+    let first = engine
+        .start_with(sql, 10, &Access::All, &context("ann"))
+        .unwrap();
+    let second = engine
+        .start_with(sql, 10, &Access::All, &context("ann"))
+        .unwrap();
+    let error = engine
+        .start_with(sql, 10, &Access::All, &context("ann"))
+        .err()
+        .expect("a third query of one user");
+    assert_eq!(error.code, "query.busy");
+    assert!(
+        error.message.contains("you already run 2"),
+        "{}",
+        error.message
+    );
+    let other = engine.start_with(sql, 10, &Access::All, &context("bob"));
+    assert!(
+        other.is_ok(),
+        "another user is not limited by ann's queries"
+    );
+
+    drop(first);
+    let again = engine.start_with(sql, 10, &Access::All, &context("ann"));
+    assert!(again.is_ok(), "a finished query frees its slot");
+    drop(second);
+}
+
+#[test]
+fn cancelled_query_stops_quickly() {
+    use agnes_core::query::{Access, EngineSettings};
+    let harness = published();
+    let engine = std::sync::Arc::new(engine_with(&harness, EngineSettings::default()));
+    let context = context("ann");
+    let cancel = context.cancel.clone();
+    let running = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            engine
+                .start_with(
+                    "SELECT count(*) FROM range(1000000000000) a, range(1000) b",
+                    10,
+                    &Access::All,
+                    &context,
+                )
+                .err()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let error = running.join().unwrap().expect("the query was stopped");
+    assert_eq!(error.code, "query.cancelled", "{error:?}");
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        cancelled_at.elapsed()
+    );
+    let result = engine.query("SELECT count(*) FROM people", 10).unwrap();
+    assert_eq!(result.rows[0][0], serde_json::json!(3));
+}
+
+#[test]
+fn missing_extract_file_asks_for_a_sync() {
+    let harness = published();
+    let publication = harness.plane.publication().unwrap();
+    let (_, folder) = publication
+        .attached_sources()
+        .find(|(source, _)| *source == "files")
+        .expect("the files source is attached");
+    std::fs::remove_file(folder.join("data/people.parquet")).unwrap();
+
+    let error = harness
+        .plane
+        .query(&admin(), "SELECT count(*) FROM people", 10)
+        .unwrap_err();
+    assert_eq!(error.code, "query.extract_missing", "{error:?}");
+    assert!(error.hint.as_deref().unwrap().contains("sync"));
+    let root = harness.dir.path().to_string_lossy();
+    assert!(!error.message.contains(root.as_ref()), "{}", error.message);
+}
+
+#[test]
+fn timeout_message_names_the_limit() {
+    let harness = published();
+    let engine = engine_with(
+        &harness,
+        agnes_core::query::EngineSettings {
+            timeout: Duration::from_millis(300),
+            ..Default::default()
+        },
+    );
+    let error = engine
+        .query(
+            "SELECT count(*) FROM range(1000000000000) a, range(1000) b",
+            10,
+        )
+        .unwrap_err();
+    assert_eq!(error.code, "query.timeout");
+    assert!(error.message.contains("0.3 s"), "{}", error.message);
+}

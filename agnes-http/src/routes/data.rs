@@ -14,6 +14,7 @@ use contract_spec::QueryMode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use agnes_core::auth::Role;
 use agnes_core::query::Format;
 
 use crate::AppState;
@@ -667,14 +668,16 @@ pub async fn query(
     Json(request): Json<QueryRequest>,
 ) -> Result<Response, ApiError> {
     let format = requested_format(request.format.as_deref(), &headers)?;
+    let settings = state.plane().engine().settings();
     let limit = request.limit.unwrap_or(match format {
         Format::Json => DEFAULT_JSON_LIMIT,
-        _ => state.plane().engine().settings().max_rows,
+        _ if caller.role == Role::Viewer => settings.viewer_max_rows,
+        _ => settings.max_rows,
     });
     let mut extra = HeaderMap::new();
     extra.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    stream::respond(&state, format, extra, move |plane| {
-        plane.start_query(&caller, &request.sql, limit)
+    stream::respond(&state, format, extra, move |plane, cancel| {
+        plane.start_query_with(&caller, &request.sql, limit, cancel)
     })
     .await
 }
@@ -753,9 +756,9 @@ pub async fn download(
             extra.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
     }
-    stream::respond(&state, Format::Parquet, extra, move |plane| {
+    stream::respond(&state, Format::Parquet, extra, move |plane, cancel| {
         plane
-            .start_download(&caller, &name)
+            .start_download(&caller, &name, cancel)
             .map(|(stream, _)| stream)
     })
     .await

@@ -541,3 +541,111 @@ async fn errors_do_not_show_server_paths() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn viewers_read_at_most_their_row_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("input");
+    std::fs::create_dir(&folder).unwrap();
+    write_sample(&folder, 10);
+    let server = TestServer::start(&dir.path().join("data")).await;
+    let admin = publish(&server, &folder).await;
+    let (status, body) = server
+        .post(
+            "/api/users",
+            Some(&admin),
+            json!({"email": "vi@example.com", "password": "viewer-password", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, login) = server.login("vi@example.com", "viewer-password").await;
+    let viewer = token(&login);
+    let sql = "SELECT i FROM range(25000) t(i)";
+
+    let (status, _, body) =
+        query_raw(&server, &viewer, json!({"sql": sql, "format": "csv"}), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let lines = String::from_utf8(body.to_vec()).unwrap().lines().count();
+    assert_eq!(lines, 1 + 10_000, "a header and the viewer's 10,000 rows");
+
+    let (status, _, body) = query_raw(
+        &server,
+        &viewer,
+        json!({"sql": sql, "format": "parquet", "limit": 25000}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(code(&body), "query.limit_too_large");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("viewer")
+    );
+
+    let (_, _, body) = query_raw(&server, &admin, json!({"sql": sql, "format": "csv"}), None).await;
+    assert_eq!(
+        String::from_utf8(body.to_vec()).unwrap().lines().count(),
+        25_001
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn queries_of_vanished_clients_free_their_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("input");
+    std::fs::create_dir(&folder).unwrap();
+    write_sample(&folder, 10);
+    let server = TestServer::start(&dir.path().join("data")).await;
+    let admin = publish(&server, &folder).await;
+
+    // Twice the per-user limit of endless queries, each abandoned by its client after 300 ms.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let endless = "SELECT count(*) FROM range(1000000000000) a, range(1000) b";
+    let mut abandoned = Vec::new();
+    for _ in 0..16 {
+        let request = impatient
+            .post(format!("{}/api/query", server.base))
+            .bearer_auth(&admin)
+            .json(&json!({"sql": endless}))
+            .send();
+        abandoned.push(tokio::spawn(request));
+    }
+    let mut gave_up = 0;
+    for request in abandoned {
+        match request.await.unwrap() {
+            Err(_) => gave_up += 1,
+            Ok(response) => assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+    assert_eq!(gave_up, 8, "the per-user limit let 8 queries run");
+
+    // Without cancellation the slots would stay taken for the 60 s time limit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = server
+            .post(
+                "/api/query",
+                Some(&admin),
+                json!({"sql": "SELECT 1 AS one"}),
+            )
+            .await;
+        if status == StatusCode::OK {
+            assert_eq!(body["rows"], json!([[1]]));
+            break;
+        }
+        assert_eq!(code(&body), "query.busy", "{body}");
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned queries still hold the slots"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}
