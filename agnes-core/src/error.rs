@@ -48,6 +48,34 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// Joins two texts as sentences: `first`, a full stop unless it already ends in `.`, `!`, `?` or
+/// `:`, a space, then `second`. An empty part is left out.
+pub fn join_sentences(first: &str, second: &str) -> String {
+    let first = first.trim_end();
+    let second = second.trim();
+    if first.is_empty() {
+        return second.to_string();
+    }
+    if second.is_empty() {
+        return first.to_string();
+    }
+    if first.ends_with(['.', '!', '?', ':']) {
+        format!("{first} {second}")
+    } else {
+        format!("{first}. {second}")
+    }
+}
+
+/// Closes `text` with a full stop unless it already ends in `.`, `!` or `?`.
+pub fn end_sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.is_empty() || text.ends_with(['.', '!', '?']) {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    }
+}
+
 /// A failure with a stable code, a message and an optional hint.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -77,6 +105,15 @@ impl Error {
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    /// The message and the hint as one text, with a full stop between them where the message
+    /// has no closing punctuation; the message alone when there is no hint.
+    pub fn message_and_hint(&self) -> String {
+        match &self.hint {
+            Some(hint) => join_sentences(&self.message, hint),
+            None => self.message.clone(),
+        }
     }
 
     /// Creates an [`ErrorKind::InvalidInput`] error.
@@ -116,5 +153,29 @@ impl Error {
             "state.query_failed",
             format!("state database call failed while {step}: {source}"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_join_with_one_full_stop() {
+        assert_eq!(
+            join_sentences("the folder /x does not exist", "Create it."),
+            "the folder /x does not exist. Create it."
+        );
+        assert_eq!(join_sentences("done.", "Next."), "done. Next.");
+        assert_eq!(join_sentences("", "Next."), "Next.");
+        assert_eq!(join_sentences("alone", ""), "alone");
+        assert_eq!(end_sentence("another path."), "another path.");
+        assert_eq!(end_sentence("no stop"), "no stop.");
+        let error =
+            Error::invalid("x.y", "this action requires the admin role").with_hint("Ask an admin.");
+        assert_eq!(
+            error.message_and_hint(),
+            "this action requires the admin role. Ask an admin."
+        );
     }
 }

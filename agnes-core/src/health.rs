@@ -4,8 +4,10 @@
 //! next step. The instance checks are `state_db`, `data_dir`, `disk_space` and `release`; the
 //! data plane adds `query_engine`, `sources`, `stale_tables` and `last_sync`
 //! ([`DataPlane::detailed_health`]). A check that is not `ok` also adds one or more entries to
-//! `warnings`, each with a stable code and, where it concerns one source or table, its name as
-//! `subject`, so a script can compare two reports.
+//! `warnings`, each with a stable code and, where it concerns one source, table or sync job, its
+//! name or id as `subject`, so a script can compare two reports. Warnings about the whole instance
+//! (`state_db`, `data_dir`, `disk_space`, `release`, `query_engine`, `sources.not_published`)
+//! have no subject.
 //!
 //! The public report holds only statuses, the version and whether setup is needed, plus the
 //! release warnings; counts, names, paths and messages are in the detailed report, which only
@@ -19,6 +21,7 @@ use contract_spec::Severity;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::error::end_sentence;
 use crate::instance::Instance;
 use crate::orchestrator::SourceStatus;
 use crate::state::{CURRENT_SCHEMA_VERSION, from_db_time};
@@ -80,7 +83,8 @@ pub struct Warning {
     pub code: String,
     /// The problem and the next step.
     pub message: String,
-    /// The source or table the warning concerns, when it concerns one.
+    /// The source or table (or, for `last_sync.*`, the sync job id) the warning concerns; absent
+    /// for warnings about the whole instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
 }
@@ -363,7 +367,7 @@ impl Instance {
                 CheckStatus::Warning,
                 "not_writable",
                 None,
-                format!("{}. {}", e.message, e.hint.unwrap_or_default()),
+                e.message_and_hint(),
             ),
         }
 
@@ -541,12 +545,7 @@ impl DataPlane {
                     status,
                     "failed",
                     None,
-                    format!(
-                        "SELECT 1 failed ({}): {}. {}",
-                        e.code,
-                        e.message,
-                        e.hint.unwrap_or_default()
-                    ),
+                    format!("SELECT 1 failed ({}): {}", e.code, e.message_and_hint()),
                 );
             }
         }
@@ -643,6 +642,36 @@ impl DataPlane {
                     collision.name,
                     collision.kept,
                     collision.dropped.join(", ")
+                ),
+            );
+        }
+        for table in &publication.tables {
+            let missing: Vec<&std::path::Path> = table
+                .files
+                .iter()
+                .map(|file| file.as_path())
+                .filter(|file| {
+                    std::fs::metadata(file).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+                })
+                .collect();
+            let Some(first) = missing.first() else {
+                continue;
+            };
+            let more = match missing.len() {
+                1 => String::new(),
+                n => format!(" and {} more of its files", n - 1),
+            };
+            checks.problem(
+                "sources",
+                CheckStatus::Warning,
+                "file_missing",
+                Some(&table.name),
+                format!(
+                    "table {} of source {} is published, but its data file {}{more} is gone, so queries of it fail. Run `agnes sync --table {}` (POST /api/sync/trigger) to write it again; a standalone connector must write its extract again itself.",
+                    table.name,
+                    table.source,
+                    first.display(),
+                    table.name
                 ),
             );
         }
@@ -822,15 +851,24 @@ impl DataPlane {
                 } else {
                     ("partial", "finished with failures")
                 };
+                let details = if problems.is_empty() {
+                    "no details recorded".to_string()
+                } else {
+                    problems
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
                 checks.problem(
                     "last_sync",
                     CheckStatus::Warning,
                     condition,
-                    None,
+                    Some(&job.id),
                     format!(
-                        "sync job {} {what} at {finished} UTC: {}. The data published before keeps serving; fix the cause, then run `agnes sync` (`agnes admin jobs {}` shows the whole job){running_note}.",
-                        job.id,
-                        if problems.is_empty() { "no details recorded".to_string() } else { problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ") },
+                        "{} The data published before keeps serving; fix the cause, then run `agnes sync` (`agnes admin jobs {}` shows the whole job){running_note}.",
+                        end_sentence(&format!("sync job {} {what} at {finished} UTC: {details}", job.id)),
                         job.id
                     ),
                 );

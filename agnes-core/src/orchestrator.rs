@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use contract_spec::identifier::{quote_identifier, quote_literal};
-use contract_spec::spec::EXTRACT_FILE;
+use contract_spec::spec::{DATA_FOLDER, EXTRACT_FILE};
 use contract_spec::{Code, Finding, QueryMode, Report};
 use duckdb::{Config, Connection};
 use serde::{Deserialize, Serialize};
@@ -87,6 +87,11 @@ pub struct PublishedTable {
     pub extracted_at: Option<String>,
     /// Columns of the view.
     pub columns: Vec<Column>,
+    /// The Parquet files of a local or materialized table that existed when it was published:
+    /// `data/<table>.parquet` of its version folder, or the Parquet files of the folder
+    /// `data/<table>/`. Empty for remote tables and for tables stored in the extract itself.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
 }
 
 /// Two or more sources offering one table name.
@@ -371,7 +376,16 @@ impl Orchestrator {
         }
 
         let meta = match read_meta(conn, source, &report.tables) {
-            Ok(meta) => meta,
+            Ok(mut meta) => {
+                if let Some(dir) = outcome.extract_dir.as_deref() {
+                    for table in &mut meta {
+                        if table.query_mode != QueryMode::Remote {
+                            table.files = parquet_files(dir, &table.name);
+                        }
+                    }
+                }
+                meta
+            }
             Err(error) => {
                 outcome.errors.push(format!("cannot read _meta: {error}"));
                 Vec::new()
@@ -379,6 +393,28 @@ impl Orchestrator {
         };
         Candidate { outcome, meta }
     }
+}
+
+/// The Parquet files of table `name` in the source folder `dir`: `data/<name>.parquet`, else the
+/// `.parquet` files of the folder `data/<name>/`, sorted.
+fn parquet_files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let data = dir.join(DATA_FOLDER);
+    let file = data.join(format!("{name}.parquet"));
+    if file.is_file() {
+        return vec![file];
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join(name))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| {
+                    path.extension().is_some_and(|ext| ext == "parquet") && path.is_file()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// Finding codes that make a whole source unpublishable, as opposed to one table.
@@ -454,6 +490,7 @@ fn read_meta(
             size_bytes: row.get(4)?,
             extracted_at: row.get(5)?,
             columns: Vec::new(),
+            files: Vec::new(),
         })
     })?;
     let mut tables: Vec<PublishedTable> = rows.collect::<duckdb::Result<_>>()?;

@@ -275,11 +275,7 @@ impl DataPlane {
                 .discover()
                 .unwrap_or_else(|error| Discovery {
                     tables: Vec::new(),
-                    problems: vec![format!(
-                        "{}{}",
-                        error.message,
-                        error.hint.map(|h| format!(" {h}")).unwrap_or_default()
-                    )],
+                    problems: vec![error.message_and_hint()],
                 });
             found.insert(name.clone(), discovery);
         }

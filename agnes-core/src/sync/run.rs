@@ -31,15 +31,7 @@ impl DataPlane {
             Ok(status) => job.status = *status,
             Err(error) => {
                 job.status = JobStatus::Failed;
-                job.error = Some(format!(
-                    "{}{}",
-                    error.message,
-                    error
-                        .hint
-                        .as_ref()
-                        .map(|h| format!(" {h}"))
-                        .unwrap_or_default()
-                ));
+                job.error = Some(error.message_and_hint());
             }
         }
         job.progress.phase = "done".to_string();
@@ -233,11 +225,7 @@ impl DataPlane {
         if let Err(error) = outcome {
             tracing::warn!(source = %name, %error, "sync of a source failed; its previous data stays");
             run.status = "failed".to_string();
-            run.error = Some(format!(
-                "{}{}",
-                error.message,
-                error.hint.map(|h| format!(" {h}")).unwrap_or_default()
-            ));
+            run.error = Some(error.message_and_hint());
         } else if run.tables.iter().any(|t| t.status == "failed") {
             run.status = "partial".to_string();
         }
@@ -371,11 +359,7 @@ impl DataPlane {
             Err(error) => {
                 tracing::warn!(connector = %connector.name, %error, "custom connector failed; its previous data stays");
                 run.status = "failed".to_string();
-                run.error = Some(format!(
-                    "{}{}",
-                    error.message,
-                    error.hint.map(|h| format!(" {h}")).unwrap_or_default()
-                ));
+                run.error = Some(error.message_and_hint());
             }
         }
         run.duration_ms = started.elapsed().as_millis() as u64;

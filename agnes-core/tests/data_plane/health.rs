@@ -242,7 +242,7 @@ fn failed_sync_is_reported_with_its_cause() {
 
     assert_eq!(status_of(&report, "last_sync"), CheckStatus::Warning);
     assert!(
-        codes(&report).contains(&("last_sync.failed".to_string(), None)),
+        codes(&report).contains(&("last_sync.failed".to_string(), Some(job.id.clone()))),
         "{:#?}",
         report.warnings
     );
@@ -256,6 +256,63 @@ fn failed_sync_is_reported_with_its_cause() {
     // The data synced before still serves.
     assert_eq!(status_of(&report, "sources"), CheckStatus::Ok);
     assert_eq!(status_of(&report, "query_engine"), CheckStatus::Ok);
+}
+
+#[test]
+fn deleted_extract_file_is_reported_until_a_sync_writes_it_again() {
+    let harness = Harness::new();
+    let csv = harness.dir.path().join("csv");
+    std::fs::create_dir_all(&csv).unwrap();
+    write_csv(&csv, "orders.csv", 3);
+    write_csv(&csv, "refunds.csv", 2);
+    harness
+        .plane
+        .sources()
+        .configure("shop", SourceConfig::Files { path: csv }, None)
+        .unwrap();
+    assert_eq!(harness.sync(None).status, JobStatus::Succeeded);
+    assert_eq!(
+        harness.plane.detailed_health().status,
+        HealthStatus::Healthy
+    );
+
+    // The file as an operator sees it: through the source's link in extracts/.
+    let file = harness.data_dir().join("extracts/shop/data/orders.parquet");
+    assert!(file.is_file(), "{} is missing", file.display());
+    std::fs::remove_file(&file).unwrap();
+
+    let report = harness.plane.detailed_health();
+    assert_eq!(report.status, HealthStatus::Degraded, "{report:#?}");
+    assert_eq!(status_of(&report, "sources"), CheckStatus::Warning);
+    assert_eq!(
+        codes(&report),
+        [(
+            "sources.file_missing".to_string(),
+            Some("orders".to_string())
+        )]
+    );
+    let message = &report.warnings[0].message;
+    assert!(
+        message.starts_with("table orders of source shop is published, but its data file "),
+        "{message}"
+    );
+    assert!(message.contains("orders.parquet is gone"), "{message}");
+    assert!(message.contains("`agnes sync --table orders`"), "{message}");
+    assert_eq!(report.checks["sources"].message, *message);
+    // Only admins see the detailed report; the public one shows the status alone.
+    assert_eq!(
+        report.public().checks["sources"].status,
+        CheckStatus::Warning
+    );
+
+    // A sync of the table writes the file again and the warning goes.
+    assert_eq!(
+        harness.sync(Some(vec!["orders"])).status,
+        JobStatus::Succeeded
+    );
+    let report = harness.plane.detailed_health();
+    assert_eq!(report.status, HealthStatus::Healthy, "{report:#?}");
+    assert_eq!(harness.scalar("SELECT count(*) FROM orders"), 3);
 }
 
 fn open_with(root: &Path, settings: Settings, engine: EngineSettings) -> Arc<DataPlane> {
