@@ -244,14 +244,16 @@ fn check_session_user(record: &UserRecord, claims: &Claims) -> Result<()> {
             "auth.token_revoked",
             "the session ended because the password was changed",
         )
-        .with_hint("Log in again with POST /auth/token."));
+        .with_hint("Log in again with POST /auth/token (`agnes login`)."));
     }
     Ok(())
 }
 
 fn deactivated() -> Error {
     Error::unauthenticated("auth.account_deactivated", "this account is deactivated")
-        .with_hint("Ask an admin of this instance to reactivate it.")
+        .with_hint(
+            "Ask an admin of this instance to activate it again (POST /api/users/{id}/activate, `agnes admin users activate ID`).",
+        )
 }
 
 /// Compares two secrets in constant time, so response timing does not reveal matching prefixes.

@@ -168,7 +168,7 @@ pub(crate) fn find_by(conn: &Connection, column: &str, value: &str) -> Result<Op
 fn find_by_id_or_404(conn: &Connection, id: &str) -> Result<UserRecord> {
     find_by(conn, "id", id)?.ok_or_else(|| {
         Error::not_found("user.not_found", format!("no user with id {id:?}"))
-            .with_hint("List users with GET /api/users to find the id.")
+            .with_hint("List users with GET /api/users (`agnes admin users list`) to find the id.")
     })
 }
 
@@ -372,6 +372,45 @@ impl Instance {
                 outcome: Outcome::Success,
                 client_ip: client,
             });
+            Ok(find_by_id_or_404(conn, id)?.user)
+        });
+        self.auth_cache().invalidate();
+        result
+    }
+
+    /// Activates a deactivated user again: they can log in from the next request on, and their
+    /// unexpired sessions and personal access tokens work again (reset the password to end the
+    /// sessions). Activating an active user changes nothing. Only admins may call it.
+    ///
+    /// Fails with `user.not_found` and with `auth.forbidden` for other roles.
+    pub fn activate_user(
+        &self,
+        actor: &Principal,
+        id: &str,
+        client: Option<IpAddr>,
+    ) -> Result<User> {
+        actor.require_admin()?;
+        let result = self.state().with_conn(|conn| {
+            let record = find_by_id_or_404(conn, id)?;
+            if record.user.active {
+                return Ok(record.user);
+            }
+            conn.execute(
+                "UPDATE users SET active = true, deactivated_at = NULL, updated_at = ?::TIMESTAMP WHERE id = ?",
+                duckdb::params![to_db_time(Utc::now()), id],
+            )
+            .map_err(|e| Error::state_db("activating a user", &e))?;
+            audit::record_or_log(
+                conn,
+                &AuditEvent {
+                    user_id: Some(&actor.user_id),
+                    action: "user.activate",
+                    resource: Some(id),
+                    params: json!({}),
+                    outcome: Outcome::Success,
+                    client_ip: client,
+                },
+            );
             Ok(find_by_id_or_404(conn, id)?.user)
         });
         self.auth_cache().invalidate();

@@ -128,6 +128,7 @@ fn files() -> ConnectorSpec {
                     "configure.missing_field",
                     "configure.path_not_absolute",
                     "configure.path_not_found",
+                    "configure.path_is_file",
                     "configure.unreachable",
                 ],
             },

@@ -225,6 +225,14 @@ fn source_config(request: &ConfigureRequest) -> Result<(String, SourceConfig), E
                 return Err(Error::invalid("configure.path_not_absolute", format!("folder {path} is not an absolute path"))
                     .with_hint("Give the full path from the root, such as /srv/data/csv; a relative path would depend on where the server was started."));
             }
+            if folder.is_file() {
+                let parent = folder
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "/".to_string());
+                return Err(Error::invalid("configure.path_is_file", format!("{path} is a file, not a folder; the files source reads every file of a folder"))
+                    .with_hint(format!("Give the folder that holds it, such as {parent}; each CSV, TSV, Parquet or JSON file in it becomes one table.")));
+            }
             if !folder.is_dir() {
                 return Err(Error::invalid("configure.path_not_found", format!("folder {path} does not exist on the server"))
                     .with_hint("Give the absolute path of a folder inside the server or container (mount it with a Docker volume)."));

@@ -34,6 +34,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/users"),
     ("PATCH", "/api/users/{id}"),
     ("POST", "/api/users/{id}/deactivate"),
+    ("POST", "/api/users/{id}/activate"),
     ("POST", "/api/users/{id}/reset-password"),
     ("GET", "/"),
     ("GET", "/setup"),
@@ -122,6 +123,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::update))
         .routes(routes!(users::deactivate))
+        .routes(routes!(users::activate))
         .routes(routes!(users::reset_password))
         .routes(routes!(pages::root))
         .routes(routes!(pages::setup))

@@ -111,6 +111,28 @@ pub async fn deactivate(
     Ok(Json(user))
 }
 
+/// Activates a deactivated user again; they can log in from the next request on.
+#[utoipa::path(post, path = "/api/users/{id}/activate", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Active user (unchanged when it was active)", body = User),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
+pub async fn activate(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    ClientIp(client): ClientIp,
+    Path(id): Path<String>,
+) -> Result<Json<User>, ApiError> {
+    let user = state
+        .blocking(move |instance| instance.activate_user(&admin, &id, client))
+        .await?;
+    Ok(Json(user))
+}
+
 /// Sets a new password for a user; their older sessions stop working.
 #[utoipa::path(post, path = "/api/users/{id}/reset-password", tag = "users",
     security(("bearer" = [])),

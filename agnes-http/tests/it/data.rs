@@ -44,6 +44,52 @@ async fn wait_for_job(server: &TestServer, admin: &str, id: &str) -> Value {
 }
 
 #[tokio::test]
+async fn files_source_path_must_be_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("csv");
+    std::fs::create_dir_all(&csv).unwrap();
+    let file = csv.join("flights.csv");
+    std::fs::write(&file, "id\n1\n").unwrap();
+    let server = TestServer::start(&dir.path().join("server")).await;
+    let admin = token(&server.bootstrap().await);
+
+    let (status, body) = server
+        .post(
+            "/api/admin/configure",
+            Some(&admin),
+            json!({"data_source": "files", "path": file}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), "configure.path_is_file");
+    assert_eq!(
+        body["error"]["message"],
+        format!(
+            "{} is a file, not a folder; the files source reads every file of a folder",
+            file.display()
+        )
+    );
+    let hint = body["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with(&format!(
+            "Give the folder that holds it, such as {};",
+            csv.display()
+        )),
+        "{hint}"
+    );
+
+    let (status, body) = server
+        .post(
+            "/api/admin/configure",
+            Some(&admin),
+            json!({"data_source": "files", "path": csv}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn nycflights_end_to_end() {
     let Some(data) = nycflights_dir() else { return };
     let dir = tempfile::tempdir().unwrap();

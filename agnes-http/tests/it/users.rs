@@ -96,6 +96,60 @@ async fn admin_manages_users() {
     let (status, body) = server.get("/auth/tokens", Some(&ana)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(code(&body), "auth.account_deactivated");
+    assert!(
+        body["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("/api/users/{id}/activate"),
+        "{body}"
+    );
+    let (status, body) = server
+        .login("ana@example.com", "new analyst password")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // Activated again, the user logs in and the earlier session works again.
+    let (status, activated) = server
+        .post(
+            &format!("/api/users/{ana_id}/activate"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{activated}");
+    assert_eq!(activated["active"], json!(true));
+    assert_eq!(activated["deactivated_at"], json!(null));
+    let (status, _) = server.get("/auth/tokens", Some(&ana)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, login) = server
+        .login("ana@example.com", "new analyst password")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let ana_again = token(&login);
+    // Activating an active user changes nothing; only admins may activate.
+    let (status, same) = server
+        .post(
+            &format!("/api/users/{ana_id}/activate"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{same}");
+    assert_eq!(same["active"], json!(true));
+    let (status, body) = server
+        .post(
+            &format!("/api/users/{ana_id}/activate"),
+            Some(&ana_again),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(code(&body), "auth.forbidden");
+    let (status, body) = server
+        .post("/api/users/unknown/activate", Some(&admin), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(code(&body), "user.not_found");
 
     let (status, body) = server
         .post(
