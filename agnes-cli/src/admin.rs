@@ -113,6 +113,13 @@ pub enum UsersCommand {
         /// User id.
         id: String,
     },
+    /// Activate a deactivated user again; they can log in from the next request on.
+    Activate {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// User id.
+        id: String,
+    },
     /// Set a new password for a user; their older sessions stop working.
     ResetPassword {
         #[command(flatten)]
@@ -143,7 +150,7 @@ pub fn run(command: AdminCommand) -> ExitCode {
     match runtime.block_on(run_users(users)) {
         Ok(output) => {
             if !output.is_null() {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&output).unwrap_or_default()
                 );
@@ -188,6 +195,11 @@ async fn run_users(command: UsersCommand) -> Result<Value, ClientError> {
         UsersCommand::Deactivate { server, id } => {
             connect(&server)?
                 .call(Method::POST, &format!("/api/users/{id}/deactivate"), None)
+                .await
+        }
+        UsersCommand::Activate { server, id } => {
+            connect(&server)?
+                .call(Method::POST, &format!("/api/users/{id}/activate"), None)
                 .await
         }
         UsersCommand::ResetPassword {

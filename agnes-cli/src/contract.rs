@@ -62,7 +62,7 @@ pub fn run(command: ContractCommand) -> ExitCode {
             source,
         } => validate(&paths, format, source),
         ContractCommand::Show => {
-            print!("{}", contract_spec::contract_v1().to_json());
+            out!("{}", contract_spec::contract_v1().to_json());
             ExitCode::SUCCESS
         }
     }
@@ -94,12 +94,17 @@ fn validate(paths: &[PathBuf], format: Format, source: Option<String>) -> ExitCo
                 reports: &reports,
             };
             serde_json::to_writer_pretty(&mut stdout, &output)
-                .map_err(std::io::Error::other)
+                .map_err(|e| match e.io_error_kind() {
+                    Some(kind) => std::io::Error::from(kind),
+                    None => std::io::Error::other(e),
+                })
                 .and_then(|()| writeln!(stdout))
         }
         Format::Text => write_text(&mut stdout, &reports, errors, warnings),
     };
-    if let Err(error) = written {
+    if let Err(error) = written
+        && !crate::out::is_broken_pipe(&error)
+    {
         eprintln!("error: cannot write the report: {error}");
         return ExitCode::from(EXIT_CANNOT_RUN);
     }

@@ -282,7 +282,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
 fn finish(result: Result<Option<Value>, ClientError>) -> ExitCode {
     match result {
         Ok(Some(value)) => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
@@ -520,7 +520,7 @@ fn print_notes(outcome: &Value) {
 
 /// Percent-encodes `value` for a path segment or query value; letters, digits, `-._~` and `@`
 /// stay as they are.
-fn encode(value: &str) -> String {
+pub fn encode(value: &str) -> String {
     let mut encoded = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
@@ -532,23 +532,75 @@ fn encode(value: &str) -> String {
     encoded
 }
 
-/// Runs `agnes sync` and returns the exit code: 0 when the job succeeded, 1 otherwise.
+/// Runs `agnes sync` and returns the exit code: 0 when the job succeeded (with `--no-wait`: when
+/// it started), 1 otherwise, after a summary of what failed on stderr.
 pub fn run_sync(args: SyncArgs) -> ExitCode {
+    let no_wait = args.no_wait;
     let outcome = runtime().and_then(|rt| rt.block_on(sync(args)));
     match outcome {
         Ok(job) => {
+            outln!("{}", serde_json::to_string_pretty(&job).unwrap_or_default());
             let status = job["status"].as_str().unwrap_or("unknown");
-            println!("{}", serde_json::to_string_pretty(&job).unwrap_or_default());
-            if status == "succeeded" || status == "running" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+            let started = no_wait && job["job_id"].is_string();
+            if status == "succeeded" || started {
+                return ExitCode::SUCCESS;
             }
+            let id = job["id"].as_str().unwrap_or("?");
+            let problems = job_problems(&job);
+            eprintln!(
+                "error: sync job {id} ended {status}: {}",
+                if problems.is_empty() {
+                    "no details recorded".to_string()
+                } else {
+                    problems.join("; ")
+                }
+            );
+            eprintln!(
+                "hint: fix the cause, then run `agnes sync` again; the data published before keeps serving. `agnes admin jobs {id}` shows the whole job."
+            );
+            ExitCode::FAILURE
         }
         Err(error) => {
             error.print();
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What went wrong in a finished sync job, one short line per failed source, failed table and
+/// publication problem.
+pub fn job_problems(job: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for source in job["sources"].as_array().into_iter().flatten() {
+        let name = source["name"].as_str().unwrap_or("?");
+        if let Some(error) = source["error"].as_str() {
+            problems.push(format!("source {name}: {}", shorten(error)));
+        }
+        for table in source["tables"].as_array().into_iter().flatten() {
+            if table["status"] == "failed" {
+                problems.push(format!(
+                    "table {} of source {name}: {}",
+                    table["name"].as_str().unwrap_or("?"),
+                    shorten(table["error"].as_str().unwrap_or("failed"))
+                ));
+            }
+        }
+    }
+    for problem in job["publication_errors"].as_array().into_iter().flatten() {
+        problems.extend(problem.as_str().map(shorten));
+    }
+    problems.extend(job["error"].as_str().map(shorten));
+    problems
+}
+
+/// The first 300 characters of `text`, without a closing full stop, on one line.
+fn shorten(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = line.trim_end_matches('.');
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(299).collect::<String>())
+    } else {
+        line.to_string()
     }
 }
 
@@ -768,7 +820,8 @@ pub fn run_query(args: QueryArgs) -> ExitCode {
     } else {
         ""
     };
-    eprintln!("{count} rows{more}");
+    let noun = if count == 1 { "row" } else { "rows" };
+    eprintln!("{count} {noun}{more}");
     ExitCode::SUCCESS
 }
 
@@ -802,6 +855,17 @@ fn stream_result(
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             rt.block_on(client.stream_to(method, path, body, &[], &mut out))?;
+            if body.is_some_and(|b| b["format"] == "json") {
+                // The server's JSON has no line end; a shell prompt would follow it on its line.
+                out.write_all(b"\n")
+                    .and_then(|()| out.flush())
+                    .map_err(|e| {
+                        if crate::out::is_broken_pipe(&e) {
+                            crate::out::stop_on_write_error(&e);
+                        }
+                        ClientError::new(format!("cannot write the result: {e}"), None)
+                    })?;
+            }
             Ok(())
         }
         Some(output) => {
@@ -869,16 +933,16 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
             .trim_end()
             .to_string()
     };
-    println!(
+    outln!(
         "{}",
         render(headers.iter().map(|h| h.to_string()).collect())
     );
-    println!(
+    outln!(
         "{}",
         render(widths.iter().map(|w| "-".repeat(*w)).collect())
     );
     for row in rows {
-        println!("{}", render(row.clone()));
+        outln!("{}", render(row.clone()));
     }
 }
 

@@ -11,9 +11,14 @@ use crate::client::Client;
 /// Options of `agnes healthcheck`.
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
-    /// Base URL of the server to probe.
-    #[arg(long, env = "AGNES_SERVER", default_value = "http://127.0.0.1:8000")]
-    url: String,
+    /// Base URL of the server to probe (`--url` is an older name).
+    #[arg(
+        long,
+        visible_alias = "url",
+        env = "AGNES_SERVER",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    server: String,
 
     /// Seconds to wait for the response.
     #[arg(long, default_value_t = 5)]
@@ -36,8 +41,10 @@ pub fn run(args: HealthcheckArgs) -> ExitCode {
 }
 
 async fn probe(args: HealthcheckArgs) -> ExitCode {
-    let client = match Client::new(&args.url, None, Duration::from_secs(args.timeout)) {
-        Ok(client) => client,
+    let client = match Client::new(&args.server, None, Duration::from_secs(args.timeout)) {
+        Ok(client) => client.with_unreachable_hint(
+            "Check that the server runs and that --server or AGNES_SERVER points to it.",
+        ),
         Err(e) => {
             e.print();
             return ExitCode::FAILURE;
@@ -51,7 +58,7 @@ async fn probe(args: HealthcheckArgs) -> ExitCode {
         }
     };
     let status = body["status"].as_str().unwrap_or("unknown");
-    println!("{status}");
+    outln!("{status}");
     match status {
         "healthy" | "degraded" => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,

@@ -376,7 +376,7 @@ fn store_answer(server: &str, answer: &Value, verb: &str) -> Result<(), ClientEr
         role: answer["role"].as_str().map(str::to_string),
     };
     let path = save(&login)?;
-    println!(
+    outln!(
         "{verb} {server} as {} ({}). The token is stored in {} (mode 0600) and is valid for 24 hours; agnes commands use it when --token and AGNES_TOKEN are not set.",
         login.email.as_deref().unwrap_or("?"),
         login.role.as_deref().unwrap_or("?"),
@@ -444,14 +444,14 @@ pub fn run_logout() -> ExitCode {
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 let server = stored.map(|s| s.server).unwrap_or_else(|| "?".to_string());
-                println!(
+                outln!(
                     "Removed the stored login for {server} ({}).",
                     path.display()
                 );
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                println!("No stored login at {}.", path.display());
+                outln!("No stored login at {}.", path.display());
                 Ok(())
             }
             Err(e) => Err(ClientError::from_message(format!(

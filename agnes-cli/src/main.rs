@@ -1,5 +1,8 @@
 //! The `agnes` command-line tool: a thin clap adapter over `agnes-core` and `contract-spec`.
 
+#[macro_use]
+mod out;
+
 mod admin;
 mod client;
 mod contract;
@@ -8,6 +11,7 @@ mod healthcheck;
 mod login;
 mod serve;
 mod smoke;
+mod tokens;
 
 use std::process::ExitCode;
 
@@ -47,6 +51,9 @@ enum Command {
     Logout,
     /// Create the first admin of a new server and store its token like `agnes login`.
     Bootstrap(login::BootstrapArgs),
+    /// Manage your personal access tokens: long-lived tokens for scripts and agents.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Check a running server end to end: health, token, catalog, a query, a sync, health again.
     /// Exit code 0 only when every step passed.
     SmokeTest(smoke::SmokeArgs),
@@ -66,6 +73,7 @@ fn main() -> ExitCode {
         Command::Login(args) => login::run_login(args),
         Command::Logout => login::run_logout(),
         Command::Bootstrap(args) => login::run_bootstrap(args),
+        Command::Tokens(command) => tokens::run(command),
         Command::SmokeTest(args) => smoke::run(args),
     }
 }

@@ -1,5 +1,6 @@
 //! `agnes serve`: open the instance and serve HTTP until ctrl-c or SIGTERM.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -109,7 +110,7 @@ async fn serve(listen: String, instance: Arc<Instance>, demo: bool) -> ExitCode 
             }
         }
     } else {
-        println!("Agnes is serving on {url} (ctrl-c stops it)");
+        outln!("Agnes is serving on {url} (ctrl-c stops it)");
     }
     match agnes_http::serve(listener, state, agnes_http::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,13 +121,14 @@ async fn serve(listen: String, instance: Arc<Instance>, demo: bool) -> ExitCode 
     }
 }
 
-/// Logs to stderr; `RUST_LOG` sets the filter (default `info`) and `AGNES_LOG_FORMAT=json`
-/// switches to one JSON object per line.
+/// Logs to stderr, with colours only when stderr is a terminal; `RUST_LOG` sets the filter
+/// (default `info`) and `AGNES_LOG_FORMAT=json` switches to one JSON object per line.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if std::env::var("AGNES_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();
@@ -150,42 +152,42 @@ fn print_demo(url: &str, setup: &agnes_core::demo::DemoSetup) {
         .collect::<Vec<_>>()
         .join(", ");
 
-    println!("Agnes demo is serving on {url} (ctrl-c stops it)");
-    println!();
-    println!("  admin email:    {}", setup.email);
+    outln!("Agnes demo is serving on {url} (ctrl-c stops it)");
+    outln!();
+    outln!("  admin email:    {}", setup.email);
     match (&setup.password, &setup.credentials_file) {
         (Some(password), Some(file)) => {
-            println!("  admin password: {password}");
-            println!("  stored in:      {} (mode 0600)", file.display());
+            outln!("  admin password: {password}");
+            outln!("  stored in:      {} (mode 0600)", file.display());
         }
-        _ => println!(
+        _ => outln!(
             "  admin password: not known to the demo; this data directory had an admin already"
         ),
     }
-    println!("  sample data:    {}", setup.data_folder.display());
-    println!("  tables:         {tables}");
-    println!();
+    outln!("  sample data:    {}", setup.data_folder.display());
+    outln!("  tables:         {tables}");
+    outln!();
 
     match &setup.token {
         Some(token) => {
-            println!("A first query (the token is valid for 24 hours):");
-            println!("  export AGNES_SERVER={url}");
-            println!("  export AGNES_TOKEN={token}");
-            println!("  {program} query \"{query}\"");
-            println!(
+            outln!("A first query (the token is valid for 24 hours):");
+            outln!("  export AGNES_SERVER={url}");
+            outln!("  export AGNES_TOKEN={token}");
+            outln!("  {program} query \"{query}\"");
+            outln!(
                 "  curl -s -X POST \"$AGNES_SERVER/api/query\" -H \"Authorization: Bearer $AGNES_TOKEN\" -H 'Content-Type: application/json' -d '{{\"sql\": \"{query}\"}}'"
             );
-            println!();
-            println!("Log in for later commands (stores the token for every agnes command):");
-            println!("  {program} login --server {url} --email {}", setup.email);
+            outln!();
+            outln!("Log in for later commands (stores the token for every agnes command):");
+            outln!("  {program} login --server {url} --email {}", setup.email);
         }
         None => {
-            println!("Log in, then run a first query:");
-            println!("  {program} login --server {url} --email {}", setup.email);
-            println!("  {program} query \"{query}\"");
+            outln!("Log in, then run a first query:");
+            outln!("  {program} login --server {url} --email {}", setup.email);
+            outln!("  {program} query \"{query}\"");
         }
     }
-    println!();
+    outln!();
 }
 
 /// Quotes `word` for a POSIX shell when it needs quoting.

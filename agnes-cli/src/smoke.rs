@@ -15,8 +15,13 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use agnes_core::error::join_sentences;
+
 use crate::client::{Client, ClientError};
 use crate::login::{self, TokenSource};
+
+/// Hint of an unreachable server: the smoke test takes its URL as an argument.
+const UNREACHABLE: &str = "Check that the server runs and that the URL given to `agnes smoke-test` (else AGNES_SERVER or the stored login's server) points to it.";
 
 /// Email of the admin the smoke test creates on a fresh instance.
 pub const SMOKE_ADMIN_EMAIL: &str = "smoke-admin@example.com";
@@ -161,7 +166,7 @@ pub fn run(args: SmokeArgs) -> ExitCode {
         }
     };
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
@@ -177,7 +182,7 @@ pub fn run(args: SmokeArgs) -> ExitCode {
 
 fn print_human(report: &Report) {
     let color = std::io::stdout().is_terminal();
-    println!("Smoke test of {}", report.server);
+    outln!("Smoke test of {}", report.server);
     for step in &report.steps {
         let (label, code) = match step.status {
             StepStatus::Passed => ("passed", "32"),
@@ -193,9 +198,9 @@ fn print_human(report: &Report) {
             StepStatus::NotRun => "-".to_string(),
             _ => format!("{} ms", step.duration_ms),
         };
-        println!("  {label} {:<13} {time:>9}  {}", step.name, step.message);
+        outln!("  {label} {:<13} {time:>9}  {}", step.name, step.message);
     }
-    println!(
+    outln!(
         "Result: {} ({} passed, {} failed, {} not run, {:.1} s)",
         report.result,
         report.passed,
@@ -209,7 +214,8 @@ async fn smoke(args: &SmokeArgs) -> Result<Report, ClientError> {
     let started = Instant::now();
     let target = login::resolve(args.url.as_deref(), args.token.as_deref())?;
     let server = target.server.clone();
-    let anonymous = Client::new(&server, None, Duration::from_secs(30))?;
+    let anonymous =
+        Client::new(&server, None, Duration::from_secs(30))?.with_unreachable_hint(UNREACHABLE);
     let mut run = Run { steps: Vec::new() };
 
     // 1. The public health report.
@@ -235,7 +241,8 @@ async fn smoke(args: &SmokeArgs) -> Result<Report, ClientError> {
             return Ok(finish(server, run, started));
         }
     };
-    let client = Client::new(&server, Some(token.value.clone()), Duration::from_secs(60))?;
+    let client = Client::new(&server, Some(token.value.clone()), Duration::from_secs(60))?
+        .with_unreachable_hint(UNREACHABLE);
     let baseline = match detailed_health(&client).await {
         Ok(report) => {
             run.record(
@@ -259,7 +266,11 @@ async fn smoke(args: &SmokeArgs) -> Result<Report, ClientError> {
     // 3. The catalog lists tables.
     let step = Instant::now();
     let catalog = client.send(Method::GET, "/api/catalog/tables", None).await;
-    run.record("catalog", step, check_catalog(catalog));
+    run.record(
+        "catalog",
+        step,
+        check_catalog(catalog, token.login_hint.as_deref()),
+    );
 
     // 4. SELECT 1 runs.
     let step = Instant::now();
@@ -355,10 +366,7 @@ fn finish(server: String, run: Run, started: Instant) -> Report {
 }
 
 fn client_error(error: &ClientError) -> String {
-    match error.hint() {
-        Some(hint) => format!("{} {hint}", error.message()),
-        None => error.message().to_string(),
-    }
+    join_sentences(error.message(), error.hint().unwrap_or_default())
 }
 
 /// Renders an error response: status, code, message and hint.
@@ -366,13 +374,12 @@ fn server_error(status: StatusCode, body: &Value) -> String {
     let error = &body["error"];
     match error["code"].as_str() {
         Some(code) => format!(
-            "HTTP {} {code}: {}{}",
+            "HTTP {} {code}: {}",
             status.as_u16(),
-            error["message"].as_str().unwrap_or(""),
-            error["hint"]
-                .as_str()
-                .map(|h| format!(" {h}"))
-                .unwrap_or_default()
+            join_sentences(
+                error["message"].as_str().unwrap_or(""),
+                error["hint"].as_str().unwrap_or("")
+            )
         ),
         None => format!("HTTP {}: {body}", status.as_u16()),
     }
@@ -415,6 +422,9 @@ fn check_public_health(
 struct Token {
     value: String,
     origin: String,
+    /// How to run `agnes` commands as this admin, when they would not use its token by
+    /// themselves.
+    login_hint: Option<String>,
 }
 
 /// Finds an admin token: `--token`/`AGNES_TOKEN`, the stored login, the admin an earlier smoke
@@ -432,6 +442,7 @@ async fn obtain_token(
         return Ok(Token {
             value: value.clone(),
             origin: origin.to_string(),
+            login_hint: None,
         });
     }
     let file = smoke_admin_file(&target.server).map_err(|e| client_error(&e))?;
@@ -455,6 +466,7 @@ async fn obtain_token(
                         "logged in as {email} with the credentials in {}",
                         file.display()
                     ),
+                    login_hint: Some(login_command(&target.server, &email, &file)),
                 }),
                 (status, body) => Err(format!(
                     "logging in with the credentials in {} failed: {}",
@@ -485,16 +497,35 @@ async fn obtain_token(
         )
         .await;
     match answer {
-        Ok((StatusCode::OK, body)) => Ok(Token {
-            value: body["access_token"]
+        Ok((StatusCode::OK, body)) => {
+            let value = body["access_token"]
                 .as_str()
                 .unwrap_or_default()
-                .to_string(),
-            origin: format!(
+                .to_string();
+            let created = format!(
                 "the instance was fresh: created admin {SMOKE_ADMIN_EMAIL}, credentials saved in {} (mode 0600)",
                 file.display()
-            ),
-        }),
+            );
+            let (origin, login_hint) = match store_login(&target.server, &value) {
+                Ok(path) => (
+                    format!(
+                        "{created}; stored as the login for {} in {}, so agnes commands run as this admin",
+                        target.server,
+                        path.display()
+                    ),
+                    None,
+                ),
+                Err(reason) => (
+                    format!("{created}; {reason}"),
+                    Some(login_command(&target.server, SMOKE_ADMIN_EMAIL, &file)),
+                ),
+            };
+            Ok(Token {
+                value,
+                origin,
+                login_hint,
+            })
+        }
         Ok((status, body)) => {
             let _ = std::fs::remove_file(&file);
             Err(format!(
@@ -510,6 +541,37 @@ async fn obtain_token(
             ))
         }
     }
+}
+
+/// Stores the token of the admin the smoke test created as the login, as `agnes login` does,
+/// unless a login for another server is stored; returns the file, or why it was not stored.
+fn store_login(server: &str, token: &str) -> Result<std::path::PathBuf, String> {
+    if let Some(stored) = login::load() {
+        return Err(format!(
+            "the stored login is for {} and stays",
+            stored.server
+        ));
+    }
+    let stored = login::StoredLogin {
+        server: server.to_string(),
+        token: token.to_string(),
+        email: Some(SMOKE_ADMIN_EMAIL.to_string()),
+        role: Some("admin".to_string()),
+    };
+    login::save(&stored).map_err(|e| {
+        format!(
+            "the login was not stored: {}",
+            join_sentences(e.message(), e.hint().unwrap_or_default())
+        )
+    })
+}
+
+/// The command that logs in as the admin whose credentials are in `file`.
+fn login_command(server: &str, email: &str, file: &std::path::Path) -> String {
+    format!(
+        "log in as that admin first with `agnes login --server {server} --email {email}` (the password is in {})",
+        file.display()
+    )
 }
 
 /// File of the admin a smoke test creates on the server at `server`, in the config folder.
@@ -557,7 +619,10 @@ async fn detailed_health(client: &Client) -> Result<Value, String> {
     }
 }
 
-fn check_catalog(answer: Result<(StatusCode, Value), ClientError>) -> Result<String, String> {
+fn check_catalog(
+    answer: Result<(StatusCode, Value), ClientError>,
+    login_hint: Option<&str>,
+) -> Result<String, String> {
     let (status, body) = answer.map_err(|e| client_error(&e))?;
     if status != StatusCode::OK {
         return Err(server_error(status, &body));
@@ -567,7 +632,12 @@ fn check_catalog(answer: Result<(StatusCode, Value), ClientError>) -> Result<Str
         .map(|tables| tables.iter().filter_map(|t| t["name"].as_str()).collect())
         .unwrap_or_default();
     if names.is_empty() {
-        return Err("the catalog lists no tables: configure a source (`agnes admin configure files --path DIR`), register its tables (`agnes admin discover`) and run `agnes sync`".to_string());
+        let login = login_hint
+            .map(|h| format!("{h}, then "))
+            .unwrap_or_default();
+        return Err(format!(
+            "the catalog lists no tables: {login}configure a source (`agnes admin configure files --path DIR`), register its tables (`agnes admin discover`) and run `agnes sync`"
+        ));
     }
     let shown = names.iter().take(5).copied().collect::<Vec<_>>().join(", ");
     let more = if names.len() > 5 { ", ..." } else { "" };
@@ -616,19 +686,7 @@ async fn wait_for_job(client: &Client, id: &str, timeout: Duration) -> Result<St
                 ));
             }
             other => {
-                let mut problems: Vec<String> = Vec::new();
-                for source in job["sources"].as_array().into_iter().flatten() {
-                    if let Some(error) = source["error"].as_str() {
-                        problems.push(format!(
-                            "source {}: {error}",
-                            source["name"].as_str().unwrap_or("?")
-                        ));
-                    }
-                }
-                for problem in job["publication_errors"].as_array().into_iter().flatten() {
-                    problems.extend(problem.as_str().map(str::to_string));
-                }
-                problems.extend(job["error"].as_str().map(str::to_string));
+                let problems = crate::data::job_problems(&job);
                 return Err(format!(
                     "sync job {id} ended {other}: {}; `agnes admin jobs {id}` shows the whole job",
                     if problems.is_empty() {
@@ -755,7 +813,7 @@ mod tests {
         let body = json!({"error": {"code": "query.busy", "message": "full", "hint": "Retry."}});
         assert_eq!(
             server_error(StatusCode::SERVICE_UNAVAILABLE, &body),
-            "HTTP 503 query.busy: full Retry."
+            "HTTP 503 query.busy: full. Retry."
         );
     }
 }

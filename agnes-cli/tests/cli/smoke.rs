@@ -250,9 +250,34 @@ fn fresh_instance_fails_catalog_step() {
         step(&report, "catalog")["message"]
             .as_str()
             .unwrap()
-            .starts_with("the catalog lists no tables"),
+            .starts_with("the catalog lists no tables: configure a source"),
         "{report:#}"
     );
+    // No login was stored, so the new admin's token is stored as the login, and the command the
+    // catalog step suggests works as it is.
+    let credentials_file = config.join("credentials.json");
+    assert!(
+        token.contains(&format!(
+            "stored as the login for {} in {}",
+            server.url,
+            credentials_file.display()
+        )),
+        "{token}"
+    );
+    assert_eq!(mode(&credentials_file), 0o600);
+    let login: Value =
+        serde_json::from_str(&std::fs::read_to_string(&credentials_file).unwrap()).unwrap();
+    assert_eq!(login["server"], server.url.as_str());
+    assert_eq!(login["email"], "smoke-admin@example.com");
+    assert_eq!(login["role"], "admin");
+    let folder = dir.path().join("csv");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("orders.csv"), "id\n1\n").unwrap();
+    let configured = ok(run(agnes(&config)
+        .args(["admin", "configure", "files", "--path"])
+        .arg(&folder)));
+    assert!(configured.contains("\"verified\""), "{configured}");
+    std::fs::remove_file(&credentials_file).unwrap();
 
     // A second run logs in with the saved admin instead of failing for lack of a token.
     let (code, again) = smoke_json(&config, &server.url, None);
@@ -284,6 +309,39 @@ fn fresh_instance_fails_catalog_step() {
         step(&bad, "query")["message"],
         "step token failed: no admin token to run the other steps with"
     );
+    // Server messages and hints are joined as sentences.
+    let message = step(&bad, "token")["message"].as_str().unwrap();
+    assert!(message.contains("the token is invalid. "), "{message}");
+    server.stop();
+}
+
+#[test]
+fn fresh_instance_keeps_a_login_for_another_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let other = r#"{"server": "http://127.0.0.1:9", "token": "kept"}"#;
+    std::fs::write(config.join("credentials.json"), other).unwrap();
+    let server = ServerProcess::start(&dir.path().join("data"), &config, &[], &[]);
+
+    let (code, report) = smoke_json(&config, &server.url, None);
+
+    assert_eq!(code, Some(1), "{report:#}");
+    let token = step(&report, "token")["message"].as_str().unwrap();
+    assert!(
+        token.contains("; the stored login is for http://127.0.0.1:9 and stays;"),
+        "{token}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(config.join("credentials.json")).unwrap(),
+        other
+    );
+    let catalog = step(&report, "catalog")["message"].as_str().unwrap();
+    let expected = format!(
+        "the catalog lists no tables: log in as that admin first with `agnes login --server {} --email smoke-admin@example.com` (the password is in ",
+        server.url
+    );
+    assert!(catalog.starts_with(&expected), "{catalog}");
     server.stop();
 }
 
@@ -305,4 +363,10 @@ fn unreachable_server_fails_health_step() {
         ])
     );
     assert_eq!(report["not_run"], 6);
+    let message = step(&report, "health")["message"].as_str().unwrap();
+    assert!(
+        message.contains("the URL given to `agnes smoke-test`"),
+        "{message}"
+    );
+    assert!(!message.contains("--server"), "{message}");
 }
