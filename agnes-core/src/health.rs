@@ -4,8 +4,8 @@
 //! next step. The instance checks are `state_db`, `data_dir`, `disk_space` and `release`; the
 //! data plane adds `query_engine`, `sources`, `stale_tables` and `last_sync`
 //! ([`DataPlane::detailed_health`]). A check that is not `ok` also adds one or more entries to
-//! `warnings`, each with a stable code and, where it concerns one source, table or sync job, its
-//! name or id as `subject`, so a script can compare two reports. Warnings about the whole instance
+//! `warnings`, each with a stable code. A warning about one source, table or sync job names it in
+//! `subject`, so a script can compare two reports. Warnings about the whole instance
 //! (`state_db`, `data_dir`, `disk_space`, `release`, `query_engine`, `sources.not_published`)
 //! have no subject.
 //!
