@@ -11,7 +11,7 @@ use crate::client::Client;
 /// Options of `agnes healthcheck`.
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
-    /// Base URL of the server to probe (`--url` is an older name).
+    /// Base URL of the server to probe.
     #[arg(
         long,
         visible_alias = "url",
