@@ -167,6 +167,7 @@ pub struct CatalogList {
 
 /// The request of `POST /api/query`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct QueryRequest {
     /// One SELECT statement.
     pub sql: String,

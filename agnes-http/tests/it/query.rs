@@ -268,6 +268,16 @@ async fn formats_are_negotiated_with_clear_errors() {
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(code(&body), "query.unknown_format");
 
+    // A misspelt field is an error, not a silent default.
+    let (status, _, body) =
+        query_raw(&server, &admin, json!({"sql": "SELECT 1", "lim": 5}), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("lim"),
+        "{body}"
+    );
+
     // The format field wins over Accept.
     let (status, content_type, body) = query_raw(
         &server,
