@@ -124,7 +124,11 @@ impl Bench {
         let instance = Arc::new(Instance::open_with(&data_dir, settings).unwrap());
         let options = agnes_core::sync::PlaneOptions {
             connectors_dir: root.path().join("none"),
-            engine: agnes_core::query::EngineSettings::default(),
+            // The 16 clients share one token, so one user may run all of their queries.
+            engine: agnes_core::query::EngineSettings {
+                max_per_user: CLIENTS,
+                ..Default::default()
+            },
             policy: agnes_core::remote::RemotePolicy::default(),
         };
         let state = AppState::open(instance, options).unwrap();

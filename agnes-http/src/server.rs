@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::{AppState, router};
@@ -20,6 +21,13 @@ pub async fn serve(
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving HTTP");
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Responses go out in several writes (headers, then streamed chunks); without TCP_NODELAY,
+    // Nagle's algorithm holds the later ones until the client's delayed ACK, about 40 ms.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
