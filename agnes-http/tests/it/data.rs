@@ -2,10 +2,9 @@
 //! the catalog and query it.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fixture::{TestServer, code, token};
 
@@ -26,21 +25,6 @@ pub fn nycflights_dir() -> Option<PathBuf> {
     );
     eprintln!("skipped: nycflights13 data not found at {}", dir.display());
     None
-}
-
-async fn wait_for_job(server: &TestServer, admin: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, job) = server
-            .get(&format!("/api/sync/jobs/{id}"), Some(admin))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{job}");
-        if job["status"] != "running" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -162,9 +146,11 @@ async fn nycflights_end_to_end() {
             StatusCode::ACCEPTED,
             "the first job had finished already: {second}"
         );
-        wait_for_job(&server, &admin, second["job_id"].as_str().unwrap()).await;
+        server
+            .wait_for_job(&admin, second["job_id"].as_str().unwrap())
+            .await;
     }
-    let job = wait_for_job(&server, &admin, &id).await;
+    let job = server.wait_for_job(&admin, &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["published_tables"], 5);
 

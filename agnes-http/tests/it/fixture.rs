@@ -125,6 +125,59 @@ impl TestServer {
         )
         .await
     }
+
+    /// Creates a user with `role` as `admin` and returns the user's session token.
+    pub async fn user_token(&self, admin: &str, email: &str, role: &str) -> String {
+        let password = format!("{role}-password");
+        let (status, body) = self
+            .post(
+                "/api/users",
+                Some(admin),
+                json!({"email": email, "password": password, "role": role}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, login) = self.login(email, &password).await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        token(&login)
+    }
+
+    /// Waits up to two minutes for sync job `id` to finish and returns it.
+    pub async fn wait_for_job(&self, token: &str, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, job) = self.get(&format!("/api/sync/jobs/{id}"), Some(token)).await;
+            assert_eq!(status, StatusCode::OK, "{job}");
+            if job["status"] != "running" {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Creates the first admin, publishes the files of `folder` as source `files` with one
+    /// sync, and returns the admin's token.
+    pub async fn publish_folder(&self, folder: &Path) -> String {
+        let admin = token(&self.bootstrap().await);
+        let (status, body) = self
+            .post(
+                "/api/admin/configure",
+                Some(&admin),
+                json!({"data_source": "files", "name": "files", "path": folder}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, started) = self
+            .post("/api/sync/trigger", Some(&admin), json!(null))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        let job = self
+            .wait_for_job(&admin, started["job_id"].as_str().unwrap())
+            .await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        admin
+    }
 }
 
 /// Returns the error code of an error body.

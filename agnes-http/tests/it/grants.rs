@@ -1,27 +1,10 @@
 //! Table grants over HTTP: an analyst reads a private table only while it is granted to them,
 //! and a revoke takes effect with the very next request.
 
-use std::time::{Duration, Instant};
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::fixture::{TestServer, code, token};
-
-async fn wait_for_job(server: &TestServer, admin: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, job) = server
-            .get(&format!("/api/sync/jobs/{id}"), Some(admin))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{job}");
-        if job["status"] != "running" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// What the analyst sees of table `salaries`: whether the catalog lists it, the status and code
 /// of a query on it with its first value, and the status of its download.
@@ -104,21 +87,7 @@ async fn grant_and_revoke_a_private_table() {
     )
     .unwrap();
     let server = TestServer::start(&dir.path().join("data")).await;
-    let admin = token(&server.bootstrap().await);
-    let (status, body) = server
-        .post(
-            "/api/admin/configure",
-            Some(&admin),
-            json!({"data_source": "files", "name": "files", "path": folder}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, started) = server
-        .post("/api/sync/trigger", Some(&admin), json!(null))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    let job = wait_for_job(&server, &admin, started["job_id"].as_str().unwrap()).await;
-    assert_eq!(job["status"], "succeeded", "{job}");
+    let admin = server.publish_folder(&folder).await;
 
     let (status, ana) = server
         .post(

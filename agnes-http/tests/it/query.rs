@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use serde_json::{Value, json};
 
-use crate::fixture::{TestServer, code, token};
+use crate::fixture::{TestServer, code};
 
 /// Writes a CSV with awkward values: quotes, commas, line breaks, NULLs, dates, timestamps,
 /// decimals and booleans.
@@ -38,41 +38,6 @@ fn write_sample(dir: &Path, rows: usize) {
         let note = if i % 5 == 0 { "NA" } else { "DROP TABLE x; --" };
         writeln!(file, "{i},{name},{score},{day},{seen},{active},{note}").unwrap();
     }
-}
-
-async fn wait_for_job(server: &TestServer, admin: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, job) = server
-            .get(&format!("/api/sync/jobs/{id}"), Some(admin))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{job}");
-        if job["status"] != "running" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Publishes the files of `folder` as source `files` and returns the admin token.
-async fn publish(server: &TestServer, folder: &Path) -> String {
-    let admin = token(&server.bootstrap().await);
-    let (status, body) = server
-        .post(
-            "/api/admin/configure",
-            Some(&admin),
-            json!({"data_source": "files", "name": "files", "path": folder}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, started) = server
-        .post("/api/sync/trigger", Some(&admin), json!(null))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    let job = wait_for_job(server, &admin, started["job_id"].as_str().unwrap()).await;
-    assert_eq!(job["status"], "succeeded", "{job}");
-    admin
 }
 
 /// Sends a query and returns the status, the content type and the raw body.
@@ -147,7 +112,7 @@ async fn the_five_formats_return_the_same_rows() {
     std::fs::create_dir(&folder).unwrap();
     write_sample(&folder, 5000);
     let server = TestServer::start(&dir.path().join("data")).await;
-    let admin = publish(&server, &folder).await;
+    let admin = server.publish_folder(&folder).await;
     let sql = "SELECT * FROM sample ORDER BY id";
 
     let (status, content_type, arrow_bytes) = query_raw(
@@ -238,7 +203,7 @@ async fn formats_are_negotiated_with_clear_errors() {
     std::fs::create_dir(&folder).unwrap();
     write_sample(&folder, 10);
     let server = TestServer::start(&dir.path().join("data")).await;
-    let admin = publish(&server, &folder).await;
+    let admin = server.publish_folder(&folder).await;
 
     let (status, _, body) = query_raw(
         &server,
@@ -340,7 +305,7 @@ async fn a_million_rows_stream_and_a_late_error_aborts_the_body() {
     std::fs::create_dir(&folder).unwrap();
     write_sample(&folder, 10);
     let server = TestServer::start(&dir.path().join("data")).await;
-    let admin = publish(&server, &folder).await;
+    let admin = server.publish_folder(&folder).await;
 
     let response = server
         .raw()
@@ -409,7 +374,7 @@ async fn download_serves_parquet_with_an_etag() {
     write_sample(&folder, 300);
     std::fs::write(folder.join("secret.csv"), "x\n1\n").unwrap();
     let server = TestServer::start(&dir.path().join("data")).await;
-    let admin = publish(&server, &folder).await;
+    let admin = server.publish_folder(&folder).await;
 
     let url = format!("{}/api/data/sample/download", server.base);
     let response = server
@@ -451,7 +416,9 @@ async fn download_serves_parquet_with_an_etag() {
         .post("/api/sync/trigger", Some(&admin), json!(null))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    wait_for_job(&server, &admin, started["job_id"].as_str().unwrap()).await;
+    server
+        .wait_for_job(&admin, started["job_id"].as_str().unwrap())
+        .await;
     let response = server
         .raw()
         .get(&url)
@@ -468,16 +435,9 @@ async fn download_serves_parquet_with_an_etag() {
     );
 
     // An analyst reads public tables; a private one looks like no table at all.
-    let (status, body) = server
-        .post(
-            "/api/users",
-            Some(&admin),
-            json!({"email": "ana@example.com", "password": "analyst-password", "role": "analyst"}),
-        )
+    let analyst = server
+        .user_token(&admin, "ana@example.com", "analyst")
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (_, login) = server.login("ana@example.com", "analyst-password").await;
-    let analyst = token(&login);
     let (status, body) = server
         .request(
             reqwest::Method::PUT,
@@ -506,18 +466,8 @@ async fn download_serves_parquet_with_an_etag() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Viewers query but do not download.
-    let (status, body) = server
-        .post(
-            "/api/users",
-            Some(&admin),
-            json!({"email": "vi@example.com", "password": "viewer-password", "role": "viewer"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (_, login) = server.login("vi@example.com", "viewer-password").await;
-    let (status, body) = server
-        .get("/api/data/sample/download", Some(&token(&login)))
-        .await;
+    let viewer = server.user_token(&admin, "vi@example.com", "viewer").await;
+    let (status, body) = server.get("/api/data/sample/download", Some(&viewer)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(code(&body), "data.download_forbidden");
     server.stop().await;
@@ -531,7 +481,7 @@ async fn errors_do_not_show_server_paths() {
     write_sample(&folder, 10);
     let data = dir.path().join("data");
     let server = TestServer::start(&data).await;
-    let admin = publish(&server, &folder).await;
+    let admin = server.publish_folder(&folder).await;
 
     let missing = data.join("extracts/files/nothing.parquet");
     let (status, body) = server
@@ -559,17 +509,8 @@ async fn viewers_read_at_most_their_row_limit() {
     std::fs::create_dir(&folder).unwrap();
     write_sample(&folder, 10);
     let server = TestServer::start(&dir.path().join("data")).await;
-    let admin = publish(&server, &folder).await;
-    let (status, body) = server
-        .post(
-            "/api/users",
-            Some(&admin),
-            json!({"email": "vi@example.com", "password": "viewer-password", "role": "viewer"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (_, login) = server.login("vi@example.com", "viewer-password").await;
-    let viewer = token(&login);
+    let admin = server.publish_folder(&folder).await;
+    let viewer = server.user_token(&admin, "vi@example.com", "viewer").await;
     let sql = "SELECT i FROM range(25000) t(i)";
 
     let (status, _, body) =
@@ -610,7 +551,7 @@ async fn queries_of_vanished_clients_free_their_slots() {
     std::fs::create_dir(&folder).unwrap();
     write_sample(&folder, 10);
     let server = TestServer::start(&dir.path().join("data")).await;
-    let admin = publish(&server, &folder).await;
+    let admin = server.publish_folder(&folder).await;
 
     // Twice the per-user limit of endless queries, each abandoned by its client after 300 ms.
     let impatient = reqwest::Client::builder()
