@@ -97,10 +97,11 @@ where
 /// Writes the rows to the channel, then the trailers or, on failure, an error that aborts the
 /// body.
 fn send_rows(stream: QueryStream, format: Format, frames: mpsc::Sender<FrameResult>) {
+    let runtime = tokio::runtime::Handle::current();
     let writer = ChannelWriter {
         frames: frames.clone(),
         buffer: Vec::with_capacity(CHUNK),
-        runtime: tokio::runtime::Handle::current(),
+        runtime: runtime.clone(),
     };
     match stream.write_to(format, writer) {
         Ok((written, mut writer)) => {
@@ -116,19 +117,14 @@ fn send_rows(stream: QueryStream, format: Format, frames: mpsc::Sender<FrameResu
                 HeaderName::from_static(TRUNCATED_TRAILER),
                 HeaderValue::from_static(if written.truncated { "true" } else { "false" }),
             );
-            let _ = writer.send_frame(Ok(Frame::trailers(trailers)));
+            let _ = send_frame(&runtime, &frames, Ok(Frame::trailers(trailers)));
         }
         Err(error) if error.code == "query.write_failed" => {
             tracing::info!(error = %error.message, "a query result was not sent to the end");
         }
         Err(error) => {
             tracing::warn!(code = error.code, error = %error.message, "a query failed while its result was being sent");
-            let runtime = tokio::runtime::Handle::current();
-            let send = tokio::time::timeout(
-                STALL_TIMEOUT,
-                frames.send(Err(io::Error::other(error.message))),
-            );
-            let _ = runtime.block_on(send);
+            let _ = send_frame(&runtime, &frames, Err(io::Error::other(error.message)));
         }
     }
 }
@@ -149,23 +145,26 @@ impl ChannelWriter {
             &mut self.buffer,
             Vec::with_capacity(CHUNK),
         ));
-        self.send_frame(Ok(Frame::data(chunk)))
+        send_frame(&self.runtime, &self.frames, Ok(Frame::data(chunk)))
     }
+}
 
-    /// Hands one frame to the body, waiting at most [`STALL_TIMEOUT`] for the client to read.
-    fn send_frame(&self, frame: FrameResult) -> io::Result<()> {
-        let send = tokio::time::timeout(STALL_TIMEOUT, self.frames.send(frame));
-        match self.runtime.block_on(send) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the client went away",
-            )),
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("the client read nothing for {} s", STALL_TIMEOUT.as_secs()),
-            )),
-        }
+/// Hands one frame to the body, waiting at most [`STALL_TIMEOUT`] for the client to read.
+fn send_frame(
+    runtime: &tokio::runtime::Handle,
+    frames: &mpsc::Sender<FrameResult>,
+    frame: FrameResult,
+) -> io::Result<()> {
+    match runtime.block_on(tokio::time::timeout(STALL_TIMEOUT, frames.send(frame))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the client went away",
+        )),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the client read nothing for {} s", STALL_TIMEOUT.as_secs()),
+        )),
     }
 }
 
