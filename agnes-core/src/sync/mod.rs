@@ -605,7 +605,8 @@ impl DataPlane {
                 "GET /api/catalog/tables (or `agnes catalog`) lists the tables you can read.",
             )
         };
-        let publication = self.publication().ok_or_else(not_found)?;
+        let snapshot = self.engine.snapshot().ok_or_else(not_found)?;
+        let publication = snapshot.publication();
         let published = publication.table(table).ok_or_else(not_found)?;
         let visible = self.visible_tables(principal)?;
         if visible.is_some_and(|v| !v.contains(&published.name.to_lowercase())) {
@@ -632,15 +633,16 @@ impl DataPlane {
         Ok((published.name.clone(), tag))
     }
 
-    /// What `principal` may read: everything, or the published tables visible to them.
+    /// Returns what `principal` may read: everything, or the published tables visible to them.
     fn access(&self, principal: &Principal) -> Result<Access> {
         Ok(match self.visible_tables(principal)? {
             None => Access::All,
             Some(visible) => {
-                let published: HashSet<String> = self
-                    .publication()
+                // The snapshot's publication, borrowed: `publication()` would copy every table.
+                let snapshot = self.engine.snapshot();
+                let published: HashSet<String> = snapshot
                     .iter()
-                    .flat_map(|p| p.tables.iter())
+                    .flat_map(|s| s.publication().tables.iter())
                     .map(|t| t.name.to_lowercase())
                     .collect();
                 Access::Tables(visible.intersection(&published).cloned().collect())
