@@ -31,7 +31,6 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use contract_spec::identifier::{quote_identifier, quote_literal};
 use contract_spec::spec::EXTRACT_FILE;
-use duckdb::types::{TimeUnit, Value};
 use duckdb::{Connection, params};
 use serde::{Deserialize, Serialize};
 
@@ -193,13 +192,13 @@ impl CancelToken {
         self.0.store(true, Ordering::Release);
     }
 
-    /// Whether [`CancelToken::cancel`] was called.
+    /// Returns whether [`CancelToken::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
 }
 
-/// Who runs a query and how it can be stopped early.
+/// Owner of a query, and the token that stops it early.
 #[derive(Debug, Clone, Default)]
 pub struct QueryContext {
     /// The user the query counts against for the per-user limit; `None` for internal queries.
@@ -497,12 +496,12 @@ pub struct QueryStream {
 }
 
 impl QueryStream {
-    /// The result's columns and their Arrow types.
+    /// Returns the result's columns and their Arrow types.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    /// The column names, in order.
+    /// Returns the column names, in order.
     pub fn columns(&self) -> Vec<String> {
         self.schema
             .fields()
@@ -516,7 +515,8 @@ impl QueryStream {
         self.emitted
     }
 
-    /// Whether the row limit cut the result; known once the last batch was read.
+    /// Returns whether the row limit cut the result, which is known once the last batch was
+    /// read.
     pub fn truncated(&self) -> bool {
         self.truncated
     }
@@ -779,92 +779,6 @@ pub fn ensure_single_select(conn: &Connection, sql: &str) -> Result<serde_json::
     }
     Err(Error::new(ErrorKind::InvalidQuery, "query.not_select", "only a single read-only SELECT statement is allowed")
         .with_hint("Send one SELECT (or WITH ... SELECT) statement; data changes, ATTACH, SET, PRAGMA and COPY are not allowed."))
-}
-
-/// Converts a DuckDB value to JSON: numbers stay numbers where JSON can hold them exactly,
-/// times become ISO-8601 text, and nested values become arrays and objects.
-pub fn to_json(value: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        Value::Null => J::Null,
-        Value::Boolean(b) => J::Bool(*b),
-        Value::TinyInt(n) => J::from(*n),
-        Value::SmallInt(n) => J::from(*n),
-        Value::Int(n) => J::from(*n),
-        Value::BigInt(n) => J::from(*n),
-        Value::UTinyInt(n) => J::from(*n),
-        Value::USmallInt(n) => J::from(*n),
-        Value::UInt(n) => J::from(*n),
-        Value::UBigInt(n) => J::from(*n),
-        Value::HugeInt(n) => i64::try_from(*n)
-            .map(J::from)
-            .unwrap_or_else(|_| J::String(n.to_string())),
-        Value::Float(f) => float_json(f64::from(*f)),
-        Value::Double(f) => float_json(*f),
-        Value::Decimal(d) => J::String(d.to_string()),
-        Value::Text(s) | Value::Enum(s) => J::String(s.clone()),
-        Value::Blob(bytes) => J::String(bytes.iter().map(|b| format!("\\x{b:02X}")).collect()),
-        Value::Timestamp(unit, raw) => J::String(timestamp_text(*unit, *raw)),
-        Value::Date32(days) => J::String(
-            chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-                .and_then(|epoch| {
-                    epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(*days)))
-                })
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| days.to_string()),
-        ),
-        Value::Time64(unit, raw) => {
-            let micros = to_micros(*unit, *raw);
-            J::String(
-                chrono::NaiveTime::from_num_seconds_from_midnight_opt(
-                    (micros / 1_000_000) as u32,
-                    ((micros % 1_000_000) * 1000) as u32,
-                )
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| micros.to_string()),
-            )
-        }
-        Value::Interval {
-            months,
-            days,
-            nanos,
-        } => J::String(format!("{months} months {days} days {nanos} ns")),
-        Value::List(items) | Value::Array(items) => J::Array(items.iter().map(to_json).collect()),
-        Value::Struct(fields) => J::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), to_json(v)))
-                .collect(),
-        ),
-        Value::Map(entries) => J::Array(
-            entries
-                .iter()
-                .map(|(k, v)| serde_json::json!({"key": to_json(k), "value": to_json(v)}))
-                .collect(),
-        ),
-        Value::Union(inner) => to_json(inner),
-    }
-}
-
-fn float_json(value: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(value)
-        .map(serde_json::Value::Number)
-        .unwrap_or_else(|| serde_json::Value::String(value.to_string()))
-}
-
-fn to_micros(unit: TimeUnit, raw: i64) -> i64 {
-    match unit {
-        TimeUnit::Second => raw.saturating_mul(1_000_000),
-        TimeUnit::Millisecond => raw.saturating_mul(1000),
-        TimeUnit::Microsecond => raw,
-        TimeUnit::Nanosecond => raw / 1000,
-    }
-}
-
-fn timestamp_text(unit: TimeUnit, raw: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(to_micros(unit, raw))
-        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.f").to_string())
-        .unwrap_or_else(|| raw.to_string())
 }
 
 /// Serves queries from the current snapshot and swaps in new ones.
