@@ -221,7 +221,7 @@ impl Bench {
             .unwrap()
     }
 
-    /// One query over HTTP, reading the whole JSON answer.
+    /// Runs one query over HTTP and reads the whole JSON response.
     async fn query(client: &reqwest::Client, base: &str, token: &str, sql: &str) {
         let response = client
             .post(format!("{base}/api/query"))

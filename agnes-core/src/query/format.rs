@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// Rows per Parquet row group; the Parquet writer holds one row group in memory.
+/// Rows per Parquet row group. The Parquet writer keeps one row group in memory.
 const PARQUET_ROW_GROUP: usize = 65_536;
 
 /// A format a query result can be sent in.
@@ -48,7 +48,7 @@ impl Format {
         Format::Parquet,
     ];
 
-    /// The name used by the `format` field and the CLI.
+    /// Returns the name used by the `format` field and the CLI.
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
@@ -59,7 +59,7 @@ impl Format {
         }
     }
 
-    /// The media type of the response.
+    /// Returns the media type of the response.
     pub fn media_type(self) -> &'static str {
         match self {
             Format::Json => "application/json",
@@ -70,7 +70,7 @@ impl Format {
         }
     }
 
-    /// The file name extension for downloads.
+    /// Returns the file name extension for downloads.
     pub fn extension(self) -> &'static str {
         match self {
             Format::Arrow => "arrows",

@@ -26,7 +26,7 @@ use duckdb::ffi;
 pub(crate) struct RawError {
     /// DuckDB's message, as DuckDB wrote it.
     pub message: String,
-    /// What kind of failure it was.
+    /// Kind of failure.
     pub class: ErrorClass,
 }
 
@@ -90,7 +90,7 @@ impl Database {
     /// Opens the database file at `path` with the given configuration options.
     pub(crate) fn open(path: &Path, options: &[(&str, String)]) -> Result<Database, RawError> {
         let c_path = CString::new(path.to_string_lossy().as_bytes())
-            .map_err(|_| RawError::other("the database path holds a NUL byte"))?;
+            .map_err(|_| RawError::other("the database path contains a NUL byte"))?;
         let mut config: ffi::duckdb_config = ptr::null_mut();
         // SAFETY: `config` is a valid out pointer; it is destroyed below on every path.
         if unsafe { ffi::duckdb_create_config(&mut config) } != ffi::DuckDBSuccess {
@@ -110,7 +110,7 @@ impl Database {
         for (name, value) in options {
             let c_name = CString::new(*name).map_err(|_| RawError::other("bad option name"))?;
             let c_value = CString::new(value.as_bytes())
-                .map_err(|_| RawError::other(format!("option {name} holds a NUL byte")))?;
+                .map_err(|_| RawError::other(format!("option {name} contains a NUL byte")))?;
             // SAFETY: `config` is live and both strings are NUL-terminated.
             let state =
                 unsafe { ffi::duckdb_set_config(config, c_name.as_ptr(), c_value.as_ptr()) };
@@ -137,14 +137,14 @@ impl Database {
         Ok(Database { handle })
     }
 
-    /// A connection of the `duckdb` crate to this database. It must be dropped before the
-    /// database.
+    /// Opens a connection of the `duckdb` crate to this database. It must be dropped before
+    /// the database.
     pub(crate) fn crate_connection(&self) -> duckdb::Result<Connection> {
         // SAFETY: the handle is an open database; the connection does not close it.
         unsafe { Connection::open_from_raw(self.handle) }
     }
 
-    /// A connection for streamed queries. It must be dropped before the database.
+    /// Opens a connection for streamed queries. It must be dropped before the database.
     pub(crate) fn connect(&self) -> Result<RawConnection, RawError> {
         let mut handle: ffi::duckdb_connection = ptr::null_mut();
         // SAFETY: the database is open and `handle` is a valid out pointer.
@@ -172,7 +172,7 @@ pub(crate) struct RawConnection {
 unsafe impl Send for RawConnection {}
 
 impl RawConnection {
-    /// A handle that interrupts this connection's running query from another thread. It must not
+    /// Returns a handle that interrupts this connection's running query from another thread. It must not
     /// be used after the connection is dropped.
     pub(crate) fn interrupter(&self) -> Interrupter {
         Interrupter {
@@ -183,7 +183,7 @@ impl RawConnection {
     /// Prepares and starts `sql` as a streaming query, fetching nothing yet.
     pub(crate) fn start(&mut self, sql: &str) -> Result<RawStream, RawError> {
         let c_sql = CString::new(sql)
-            .map_err(|_| RawError::other("the query holds a NUL character; remove it"))?;
+            .map_err(|_| RawError::other("the query contains a NUL character; remove it"))?;
         let mut statement: ffi::duckdb_prepared_statement = ptr::null_mut();
         // SAFETY: the connection is open and the text is NUL-terminated.
         let state = unsafe { ffi::duckdb_prepare(self.handle, c_sql.as_ptr(), &mut statement) };
@@ -259,7 +259,7 @@ pub(crate) struct RawStream {
 unsafe impl Send for RawStream {}
 
 impl RawStream {
-    /// The Arrow schema of the result.
+    /// Returns the Arrow schema of the result.
     pub(crate) fn schema(&self) -> SchemaRef {
         self.arrow_schema.clone()
     }

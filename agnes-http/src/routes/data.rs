@@ -691,7 +691,7 @@ pub async fn query(
     .await
 }
 
-/// The format a request asks for: its `format` field, else its `Accept` header, else JSON.
+/// Returns the format a request names: its `format` field, else its `Accept` header, else JSON.
 fn requested_format(field: Option<&str>, headers: &HeaderMap) -> Result<Format, Error> {
     if let Some(name) = field {
         return Format::parse(name);
